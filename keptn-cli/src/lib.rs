@@ -1,0 +1,87 @@
+//! keptn-cli: the `keptn` command.
+//!
+//! Offline commands (`keptn evaluate`, `keptn shipyard validate|simulate|convert`) run the
+//! pure libraries on local files. The control-plane client and `keptn serve` come with later
+//! issues. `main.rs` only parses arguments and maps [`Exit`] and errors to exit codes.
+//!
+//! Exit codes: 0 success; 1 an unexpected failure; 2 invalid input (with a located message on
+//! stderr); 3 a result at or below `--fail-on`.
+
+pub mod evaluate;
+pub mod shipyard;
+
+use clap::{Parser, Subcommand};
+
+/// How a successful command wants the process to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit code 0.
+    Success,
+    /// Exit code 3: the evaluation result is at or below the `--fail-on` threshold.
+    ResultBelowThreshold,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        match exit {
+            Exit::Success => std::process::ExitCode::SUCCESS,
+            Exit::ResultBelowThreshold => std::process::ExitCode::from(3),
+        }
+    }
+}
+
+/// An error caused by the user's input (a file that does not parse or validate, a bad flag
+/// value). It maps to exit code 2; every other error maps to 1.
+#[derive(Debug)]
+pub struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
+/// The exit code for an error returned by [`run`].
+pub fn exit_code_for(err: &anyhow::Error) -> std::process::ExitCode {
+    if err.chain().any(|cause| cause.is::<InvalidInput>()) {
+        std::process::ExitCode::from(2)
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}
+
+/// Renders an error and its causes for stderr.
+pub fn render_error(err: &anyhow::Error) -> String {
+    if let Some(invalid) = err.downcast_ref::<InvalidInput>() {
+        return format!("error: {invalid}");
+    }
+    format!("error: {err:#}")
+}
+
+/// keptn-rs: event-based continuous delivery and automated operations.
+#[derive(Debug, Parser)]
+#[command(name = "keptn", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of `keptn`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score SLIs against an SLO file exactly as Keptn's quality gates do.
+    Evaluate(evaluate::Args),
+    /// Validate, simulate or convert a shipyard file.
+    Shipyard(shipyard::Args),
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Evaluate(args) => evaluate::run(&args),
+        Command::Shipyard(args) => shipyard::run(&args),
+    }
+}

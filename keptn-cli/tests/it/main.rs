@@ -1,0 +1,3 @@
+//! Integration tests of the `keptn` binary: each module drives one command end to end.
+
+mod evaluate;
