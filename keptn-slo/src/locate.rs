@@ -51,7 +51,10 @@ impl SourceMap {
     /// Where the value at `path` starts; for a path that does not exist (a missing key), where
     /// its nearest existing parent starts.
     pub(crate) fn value(&self, path: &YamlPath) -> Option<Location> {
-        let mut node = self.root.as_ref()?;
+        let Some(mut node) = self.root.as_ref() else {
+            // A document without nodes (only whitespace or comments): point at its start.
+            return Some(Location { line: 1, column: 1 });
+        };
         for segment in &path.0 {
             match child(node, segment) {
                 Some((_, child)) => node = child,

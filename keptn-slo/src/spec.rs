@@ -180,6 +180,12 @@ pub fn parse(source: &str) -> Result<Parsed, Error> {
             problem: Problem::Syntax(err.to_string()),
         })
     })?;
+    // A document of only whitespace or comments is an SLO with nothing in it (Keptn then
+    // reports the missing total_score), not a type error.
+    let value = match value {
+        serde_yaml::Value::Null => serde_yaml::Value::Mapping(serde_yaml::Mapping::new()),
+        other => other,
+    };
     let mut checker = Checker::new(source);
     checker.unknown_keys(&value);
     let raw: RawSlo = serde_path_to_error::deserialize(value).map_err(|err| {
