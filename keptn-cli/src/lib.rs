@@ -9,6 +9,7 @@
 
 pub mod evaluate;
 pub mod shipyard;
+pub mod source;
 
 use clap::{Parser, Subcommand};
 
@@ -55,9 +56,28 @@ pub fn exit_code_for(err: &anyhow::Error) -> std::process::ExitCode {
 /// Renders an error and its causes for stderr.
 pub fn render_error(err: &anyhow::Error) -> String {
     if let Some(invalid) = err.downcast_ref::<InvalidInput>() {
-        return format!("error: {invalid}");
+        // Already rendered with its severity and location.
+        let text = invalid.to_string();
+        return if text.starts_with("error: ") {
+            text
+        } else {
+            format!("error: {text}")
+        };
     }
     format!("error: {err:#}")
+}
+
+/// Prints to stdout. A closed pipe (`keptn ... | head`) ends the output quietly instead of
+/// panicking.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(err).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// keptn-rs: event-based continuous delivery and automated operations.

@@ -9,6 +9,11 @@ use crate::spec::Aggregate;
 /// or above `n` the maximum, else interpolate between the `floor(pos)`-th and the next smallest
 /// value. So p90 of fewer than 10 values, and p95 of fewer than 20, is the maximum.
 pub fn aggregate(function: Aggregate, values: &[f64]) -> Option<f64> {
+    aggregate_in_place(function, &mut values.to_vec())
+}
+
+/// [`aggregate`] on a buffer it may reorder, to save the copy.
+pub(crate) fn aggregate_in_place(function: Aggregate, values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -24,21 +29,72 @@ pub fn aggregate(function: Aggregate, values: &[f64]) -> Option<f64> {
     Some(res)
 }
 
-fn percentile(values: &[f64], fraction: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n_values = sorted.len();
+/// Keptn's percentile. Only the `floor(pos)`-th smallest value and the next one are needed, so
+/// instead of sorting, the few values at the top (p90–p99 of a window) or the bottom are kept
+/// in a small buffer, or, in between, found by selection.
+fn percentile(values: &mut [f64], fraction: f64) -> f64 {
+    let n_values = values.len();
     let position = fraction * (n_values as f64 + 1.0);
     if position < 1.0 {
-        sorted[0]
+        values.iter().copied().fold(f64::INFINITY, f64::min)
     } else if position >= n_values as f64 {
-        sorted[n_values - 1]
+        values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
     } else {
         let rank = position.floor() as usize;
-        let lower = sorted[rank - 1];
-        let upper = sorted[rank];
+        let (lower, upper) = neighbours(values, rank);
         lower + (position - position.floor()) * (upper - lower)
     }
+}
+
+/// How many values a buffer of extremes may hold before selection is cheaper.
+const SMALL_BUFFER: usize = 16;
+
+/// The `rank`-th and `rank + 1`-th smallest values (1-based), for `1 <= rank < values.len()`.
+fn neighbours(values: &mut [f64], rank: usize) -> (f64, f64) {
+    let n_values = values.len();
+    let n_from_top = n_values - rank + 1;
+    if n_from_top <= SMALL_BUFFER {
+        // The n_from_top largest values, ascending; the two smallest of them are the answer.
+        let largest = extremes(values, n_from_top, |candidate, kept| {
+            candidate.total_cmp(kept).is_gt()
+        });
+        (largest[n_from_top - 1], largest[n_from_top - 2])
+    } else if rank < SMALL_BUFFER {
+        // The rank + 1 smallest values, ascending; the two largest of them are the answer.
+        let smallest = extremes(values, rank + 1, |candidate, kept| {
+            candidate.total_cmp(kept).is_lt()
+        });
+        (smallest[rank - 1], smallest[rank])
+    } else {
+        let (_, lower, larger) = values.select_nth_unstable_by(rank - 1, f64::total_cmp);
+        let lower = *lower;
+        (lower, larger.iter().copied().fold(f64::INFINITY, f64::min))
+    }
+}
+
+/// The `count` (at most [`SMALL_BUFFER`]) values that are most extreme by `more_extreme`, in
+/// order: index 0 holds the most extreme, `count - 1` the least.
+fn extremes(
+    values: &[f64],
+    count: usize,
+    more_extreme: impl Fn(&f64, &f64) -> bool,
+) -> [f64; SMALL_BUFFER] {
+    let mut kept = [0.0; SMALL_BUFFER];
+    let mut n_kept = 0;
+    for value in values {
+        if n_kept == count && !more_extreme(value, &kept[count - 1]) {
+            continue;
+        }
+        // Insert in order, dropping the least extreme when full.
+        let mut slot = n_kept.min(count - 1);
+        while slot > 0 && more_extreme(value, &kept[slot - 1]) {
+            kept[slot] = kept[slot - 1];
+            slot -= 1;
+        }
+        kept[slot] = *value;
+        n_kept = (n_kept + 1).min(count);
+    }
+    kept
 }
 
 #[cfg(test)]

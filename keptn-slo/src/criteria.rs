@@ -86,10 +86,22 @@ impl Threshold {
     pub fn target(&self, baseline: f64) -> f64 {
         match *self {
             Threshold::Fixed(value) => value,
-            Threshold::Percent { increase: true, percent } => baseline * (100.0 + percent) / 100.0,
-            Threshold::Percent { increase: false, percent } => baseline * (100.0 - percent) / 100.0,
-            Threshold::Delta { increase: true, amount } => baseline + amount,
-            Threshold::Delta { increase: false, amount } => baseline - amount,
+            Threshold::Percent {
+                increase: true,
+                percent,
+            } => baseline * (100.0 + percent) / 100.0,
+            Threshold::Percent {
+                increase: false,
+                percent,
+            } => baseline * (100.0 - percent) / 100.0,
+            Threshold::Delta {
+                increase: true,
+                amount,
+            } => baseline + amount,
+            Threshold::Delta {
+                increase: false,
+                amount,
+            } => baseline - amount,
         }
     }
 }
@@ -112,7 +124,9 @@ pub enum CriterionError {
     #[error("expected it to start with one of <, <=, =, >=, > (e.g. \"<600\" or \"<=+10%\")")]
     MissingOperator,
     /// What follows the operator and sign is not a number.
-    #[error("'{0}' is not a number; expected e.g. 600, +10, -5 or 10% after the operator (units such as ms are not allowed)")]
+    #[error(
+        "'{0}' is not a number; expected e.g. 600, +10, -5 or 10% after the operator (units such as ms are not allowed)"
+    )]
     InvalidNumber(String),
 }
 

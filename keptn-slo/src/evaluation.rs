@@ -16,8 +16,8 @@ pub struct SliValue {
     /// evaluation sets it on evaluated objectives.
     #[serde(with = "crate::number", default)]
     pub compared_value: f64,
-    /// Whether the provider could measure the value. A `false` value never passes.
-    #[serde(default)]
+    /// Whether the provider could measure the value. A `false` value never passes. Required
+    /// when read: a value that does not say whether it was measured is not trusted.
     pub success: bool,
     /// Why the value could not be measured, or other provider notes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -27,12 +27,24 @@ pub struct SliValue {
 impl SliValue {
     /// A successfully measured value.
     pub fn new(metric: impl Into<String>, value: f64) -> Self {
-        SliValue { metric: metric.into(), value, compared_value: 0.0, success: true, message: String::new() }
+        SliValue {
+            metric: metric.into(),
+            value,
+            compared_value: 0.0,
+            success: true,
+            message: String::new(),
+        }
     }
 
     /// A value the provider could not measure.
     pub fn failed(metric: impl Into<String>, message: impl Into<String>) -> Self {
-        SliValue { metric: metric.into(), value: 0.0, compared_value: 0.0, success: false, message: message.into() }
+        SliValue {
+            metric: metric.into(),
+            value: 0.0,
+            compared_value: 0.0,
+            success: false,
+            message: message.into(),
+        }
     }
 }
 

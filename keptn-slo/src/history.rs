@@ -26,7 +26,12 @@ pub struct PastEvaluation {
 impl PastEvaluation {
     /// An earlier evaluation with the given result and values.
     pub fn new(result: EvaluationResult, values: Vec<SliValue>) -> Self {
-        PastEvaluation { id: None, result, values, invalidated: false }
+        PastEvaluation {
+            id: None,
+            result,
+            values,
+            invalidated: false,
+        }
     }
 }
 
@@ -38,7 +43,12 @@ impl From<&crate::Evaluation> for PastEvaluation {
             .flatten()
             .filter_map(|indicator| indicator.value.clone())
             .collect();
-        PastEvaluation { id: None, result: evaluation.verdict(), values, invalidated: false }
+        PastEvaluation {
+            id: None,
+            result: evaluation.verdict(),
+            values,
+            invalidated: false,
+        }
     }
 }
 
@@ -82,6 +92,11 @@ impl<'de> Deserialize<'de> for PastEvaluation {
             .flatten()
             .filter_map(|indicator| indicator.value)
             .collect();
-        Ok(PastEvaluation { id, result, values, invalidated: invalidated || data.invalidated })
+        Ok(PastEvaluation {
+            id,
+            result,
+            values,
+            invalidated: invalidated || data.invalidated,
+        })
     }
 }

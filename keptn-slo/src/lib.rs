@@ -45,4 +45,11 @@ pub use diagnostic::{Diagnostic, Error, Location, PathSegment, Problem, Severity
 pub use engine::{evaluate, no_evaluation};
 pub use evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 pub use history::PastEvaluation;
-pub use spec::{Aggregate, CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse};
+pub use spec::{
+    Aggregate, CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
+};
+
+/// The README's embedding example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -99,7 +99,11 @@ fn to_location(span: Span) -> Location {
     }
 }
 
-fn read_node(event: Event<'_>, span: Span, parser: &mut Parser<'_, saphyr_parser::StrInput<'_>>) -> Option<Node> {
+fn read_node(
+    event: Event<'_>,
+    span: Span,
+    parser: &mut Parser<'_, saphyr_parser::StrInput<'_>>,
+) -> Option<Node> {
     match event {
         Event::Scalar(..) | Event::Alias(_) => Some(Node::Leaf(span)),
         Event::SequenceStart(..) => {

@@ -21,7 +21,13 @@ pub(crate) struct RawSlo {
 }
 
 /// The keys the top level knows.
-pub(crate) const SLO_KEYS: &[&str] = &["spec_version", "filter", "comparison", "objectives", "total_score"];
+pub(crate) const SLO_KEYS: &[&str] = &[
+    "spec_version",
+    "filter",
+    "comparison",
+    "objectives",
+    "total_score",
+];
 
 /// `comparison:`.
 #[derive(Debug, Deserialize)]
@@ -51,7 +57,8 @@ pub(crate) struct RawObjective {
     pub(crate) key_sli: Option<YamlBool>,
 }
 
-pub(crate) const OBJECTIVE_KEYS: &[&str] = &["sli", "displayName", "pass", "warning", "weight", "key_sli"];
+pub(crate) const OBJECTIVE_KEYS: &[&str] =
+    &["sli", "displayName", "pass", "warning", "weight", "key_sli"];
 
 /// One entry of `pass:` or `warning:`.
 #[derive(Debug, Deserialize)]

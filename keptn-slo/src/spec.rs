@@ -88,7 +88,8 @@ pub enum Aggregate {
 
 impl Aggregate {
     /// Every accepted name, as written in files.
-    pub const NAMES: &'static [&'static str] = &["avg", "p50", "p90", "p95", "p99", "median", "min", "max"];
+    pub const NAMES: &'static [&'static str] =
+        &["avg", "p50", "p90", "p95", "p99", "median", "min", "max"];
 
     /// Parses a name; case-sensitive, as Keptn matched it.
     pub fn from_name(name: &str) -> Option<Aggregate> {
@@ -167,7 +168,10 @@ pub struct Parsed {
 /// path and line:column.
 pub fn parse(source: &str) -> Result<Parsed, Error> {
     if source.is_empty() {
-        return Ok(Parsed { slo: None, warnings: Vec::new() });
+        return Ok(Parsed {
+            slo: None,
+            warnings: Vec::new(),
+        });
     }
     let value: serde_yaml::Value = serde_yaml::from_str(source).map_err(|err| {
         Error::Syntax(Diagnostic {
@@ -199,12 +203,22 @@ pub fn parse(source: &str) -> Result<Parsed, Error> {
         })
     })?;
     let slo = checker.slo(raw);
-    let (errors, warnings): (Vec<_>, Vec<_>) = checker
-        .diagnostics
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.sort_by_key(|diagnostic| {
+        diagnostic
+            .location
+            .map_or((usize::MAX, usize::MAX), |location| {
+                (location.line, location.column)
+            })
+    });
+    let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics
         .into_iter()
         .partition(|diagnostic| diagnostic.severity == Severity::Error);
     if errors.is_empty() {
-        Ok(Parsed { slo: Some(slo), warnings })
+        Ok(Parsed {
+            slo: Some(slo),
+            warnings,
+        })
     } else {
         let mut all = errors;
         all.extend(warnings);
@@ -218,7 +232,9 @@ fn to_yaml_path(path: &serde_path_to_error::Path) -> YamlPath {
             .filter_map(|segment| match segment {
                 serde_path_to_error::Segment::Seq { index } => Some(PathSegment::Index(*index)),
                 serde_path_to_error::Segment::Map { key } => Some(PathSegment::Key(key.clone())),
-                serde_path_to_error::Segment::Enum { variant } => Some(PathSegment::Key(variant.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    Some(PathSegment::Key(variant.clone()))
+                }
                 serde_path_to_error::Segment::Unknown => None,
             })
             .collect(),
@@ -234,11 +250,16 @@ struct Checker<'source> {
 
 impl<'source> Checker<'source> {
     fn new(source: &'source str) -> Self {
-        Checker { source, source_map: None, diagnostics: Vec::new() }
+        Checker {
+            source,
+            source_map: None,
+            diagnostics: Vec::new(),
+        }
     }
 
     fn source_map(&mut self) -> &SourceMap {
-        self.source_map.get_or_insert_with(|| SourceMap::new(self.source))
+        self.source_map
+            .get_or_insert_with(|| SourceMap::new(self.source))
     }
 
     fn report(&mut self, severity: Severity, path: YamlPath, problem: Problem) {
@@ -246,7 +267,12 @@ impl<'source> Checker<'source> {
             Problem::UnknownKey { .. } => self.source_map().key(&path),
             _ => self.source_map().value(&path),
         };
-        self.diagnostics.push(Diagnostic { severity, path, location, problem });
+        self.diagnostics.push(Diagnostic {
+            severity,
+            path,
+            location,
+            problem,
+        });
     }
 
     fn error(&mut self, path: YamlPath, problem: Problem) {
@@ -284,7 +310,12 @@ impl<'source> Checker<'source> {
         }
     }
 
-    fn unknown_keys_in(&mut self, node: &serde_yaml::Value, path: &YamlPath, known: &[&'static str]) {
+    fn unknown_keys_in(
+        &mut self,
+        node: &serde_yaml::Value,
+        path: &YamlPath,
+        known: &[&'static str],
+    ) {
         let serde_yaml::Value::Mapping(mapping) = node else {
             return;
         };
@@ -292,7 +323,13 @@ impl<'source> Checker<'source> {
             let Some(key) = key.as_str() else { continue };
             if !known.contains(&key) {
                 let suggestion = suggest(key, known);
-                self.warning(path.key(key), Problem::UnknownKey { key: key.to_owned(), suggestion });
+                self.warning(
+                    path.key(key),
+                    Problem::UnknownKey {
+                        key: key.to_owned(),
+                        suggestion,
+                    },
+                );
             }
         }
     }
@@ -302,7 +339,10 @@ impl<'source> Checker<'source> {
         let spec_version = raw.spec_version.map(|Text(version)| version);
         if let Some(version) = &spec_version {
             if version != "1.0" && !version.starts_with("0.1.") {
-                self.warning(root.key("spec_version"), Problem::UnknownSpecVersion(version.clone()));
+                self.warning(
+                    root.key("spec_version"),
+                    Problem::UnknownSpecVersion(version.clone()),
+                );
             }
         }
         let filter = raw
@@ -323,9 +363,18 @@ impl<'source> Checker<'source> {
                 objective.map(|objective| self.objective(objective, &path))
             })
             .collect();
-        let needs_thresholds = objectives.is_empty() || objectives.iter().any(|objective| !objective.is_informational());
+        let needs_thresholds = objectives.is_empty()
+            || objectives
+                .iter()
+                .any(|objective| !objective.is_informational());
         let total_score = self.total_score(raw.total_score, needs_thresholds);
-        Slo { spec_version, filter, comparison, objectives, total_score }
+        Slo {
+            spec_version,
+            filter,
+            comparison,
+            objectives,
+            total_score,
+        }
     }
 
     /// Defaults, as Keptn applied them except where noted:
@@ -349,7 +398,12 @@ impl<'source> Checker<'source> {
             None | Some("single_result") => CompareWith::SingleResult,
             Some("several_results") => CompareWith::SeveralResults,
             Some(other) => {
-                self.error(path.key("compare_with"), Problem::UnknownCompareWith { name: other.to_owned() });
+                self.error(
+                    path.key("compare_with"),
+                    Problem::UnknownCompareWith {
+                        name: other.to_owned(),
+                    },
+                );
                 CompareWith::SingleResult
             }
         };
@@ -363,22 +417,33 @@ impl<'source> Checker<'source> {
             Some("pass") => IncludeResults::Pass,
             Some("pass_or_warn") => IncludeResults::PassOrWarn,
             Some(_) => {
-                let Text(name) = raw.include_result_with_score.clone().unwrap_or(Text(String::new()));
-                self.error(path.key("include_result_with_score"), Problem::UnknownIncludeResult { name });
+                let Text(name) = raw
+                    .include_result_with_score
+                    .clone()
+                    .unwrap_or(Text(String::new()));
+                self.error(
+                    path.key("include_result_with_score"),
+                    Problem::UnknownIncludeResult { name },
+                );
                 IncludeResults::All
             }
         };
         let requested = match raw.number_of_comparison_results {
             None => None,
             Some(Integer::Whole(n)) if n < 0 => {
-                self.error(path.key("number_of_comparison_results"), Problem::NegativeComparisonResults(n));
+                self.error(
+                    path.key("number_of_comparison_results"),
+                    Problem::NegativeComparisonResults(n),
+                );
                 None
             }
             Some(Integer::Whole(n)) => Some(n),
             Some(Integer::Fraction(fraction)) => {
                 self.error(
                     path.key("number_of_comparison_results"),
-                    Problem::Type(format!("invalid type: floating point `{fraction}`, expected a whole number")),
+                    Problem::Type(format!(
+                        "invalid type: floating point `{fraction}`, expected a whole number"
+                    )),
                 );
                 None
             }
@@ -386,7 +451,10 @@ impl<'source> Checker<'source> {
         let number_of_comparison_results = match compare_with {
             CompareWith::SingleResult => {
                 if let Some(n) = requested.filter(|n| *n > 1) {
-                    self.warning(path.key("number_of_comparison_results"), Problem::IgnoredComparisonResults(n));
+                    self.warning(
+                        path.key("number_of_comparison_results"),
+                        Problem::IgnoredComparisonResults(n),
+                    );
                 }
                 1
             }
@@ -395,14 +463,28 @@ impl<'source> Checker<'source> {
                 Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             },
         };
-        let aggregate_function = match raw.aggregate_function.as_ref().map(|Text(text)| text.as_str()) {
+        let aggregate_function = match raw
+            .aggregate_function
+            .as_ref()
+            .map(|Text(text)| text.as_str())
+        {
             None => Aggregate::Avg,
             Some(name) => Aggregate::from_name(name).unwrap_or_else(|| {
-                self.error(path.key("aggregate_function"), Problem::UnknownAggregate { name: name.to_owned() });
+                self.error(
+                    path.key("aggregate_function"),
+                    Problem::UnknownAggregate {
+                        name: name.to_owned(),
+                    },
+                );
                 Aggregate::Avg
             }),
         };
-        Comparison { compare_with, include_result_with_score, number_of_comparison_results, aggregate_function }
+        Comparison {
+            compare_with,
+            include_result_with_score,
+            number_of_comparison_results,
+            aggregate_function,
+        }
     }
 
     /// Defaults: `displayName` empty, `weight` 1 (0 also becomes 1; negative weights are kept
@@ -435,7 +517,11 @@ impl<'source> Checker<'source> {
         }
     }
 
-    fn criteria_sets(&mut self, raw: Option<Vec<Option<RawCriteriaSet>>>, path: &YamlPath) -> Vec<Vec<Criterion>> {
+    fn criteria_sets(
+        &mut self,
+        raw: Option<Vec<Option<RawCriteriaSet>>>,
+        path: &YamlPath,
+    ) -> Vec<Vec<Criterion>> {
         let mut sets = Vec::new();
         for (set_idx, set) in raw.unwrap_or_default().into_iter().enumerate() {
             let set_path = path.index(set_idx);
@@ -444,12 +530,17 @@ impl<'source> Checker<'source> {
                 continue;
             };
             let mut criteria = Vec::new();
-            for (criterion_idx, Text(text)) in set.criteria.unwrap_or_default().into_iter().enumerate() {
+            for (criterion_idx, Text(text)) in
+                set.criteria.unwrap_or_default().into_iter().enumerate()
+            {
                 match Criterion::parse(&text) {
                     Ok(criterion) => criteria.push(criterion),
                     Err(reason) => self.error(
                         set_path.key("criteria").index(criterion_idx),
-                        Problem::InvalidCriterion { criterion: text, reason },
+                        Problem::InvalidCriterion {
+                            criterion: text,
+                            reason,
+                        },
                     ),
                 }
             }
@@ -458,7 +549,11 @@ impl<'source> Checker<'source> {
         sets
     }
 
-    fn total_score(&mut self, raw: Option<raw::RawTotalScore>, needs_thresholds: bool) -> Option<TotalScore> {
+    fn total_score(
+        &mut self,
+        raw: Option<raw::RawTotalScore>,
+        needs_thresholds: bool,
+    ) -> Option<TotalScore> {
         let path = YamlPath::root().key("total_score");
         let (raw_pass, raw_warning) = match raw {
             Some(raw) => (raw.pass, raw.warning),
@@ -478,7 +573,10 @@ impl<'source> Checker<'source> {
             .and_then(|Text(text)| self.threshold(&text, path.key("warning")));
         let pass = pass?;
         if let Some(warning) = warning.filter(|warning| *warning > pass) {
-            self.warning(path.key("warning"), Problem::WarningAbovePass { pass, warning });
+            self.warning(
+                path.key("warning"),
+                Problem::WarningAbovePass { pass, warning },
+            );
         }
         Some(TotalScore { pass, warning })
     }
@@ -489,7 +587,12 @@ impl<'source> Checker<'source> {
         match number.parse::<f64>() {
             Ok(value) if !number.contains('_') => Some(value),
             _ => {
-                self.error(path, Problem::InvalidThreshold { text: text.to_owned() });
+                self.error(
+                    path,
+                    Problem::InvalidThreshold {
+                        text: text.to_owned(),
+                    },
+                );
                 None
             }
         }

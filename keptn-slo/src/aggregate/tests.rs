@@ -3,7 +3,10 @@ use crate::spec::Aggregate;
 
 fn check(function: Aggregate, values: &[f64], expected: f64) {
     let res = aggregate(function, values).expect("values given");
-    assert!((res - expected).abs() < 1e-9, "{function:?} of {values:?}: {res} != {expected}");
+    assert!(
+        (res - expected).abs() < 1e-9,
+        "{function:?} of {values:?}: {res} != {expected}"
+    );
 }
 
 fn zero_to_ten() -> Vec<f64> {

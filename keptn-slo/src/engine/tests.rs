@@ -13,7 +13,12 @@ fn same_sli_in_two_objectives_is_seen_by_both() {
         &[SliValue::new("rt", 250.0)],
         &[],
     );
-    let statuses: Vec<Status> = evaluation.indicator_results.iter().flatten().map(|r| r.status).collect();
+    let statuses: Vec<Status> = evaluation
+        .indicator_results
+        .iter()
+        .flatten()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(statuses, vec![Status::Pass, Status::Pass]);
     assert_eq!(evaluation.score, 100.0);
 }
@@ -44,6 +49,9 @@ fn window_filters_then_takes_newest() {
     let evaluation = run(slo, &[SliValue::new("rt", 200.0)], &history);
     let indicator = &evaluation.indicator_results.as_ref().expect("evaluated")[0];
     // Baseline: avg of the two newest passed evaluations (100, 300) = 200.
-    assert_eq!(indicator.value.as_ref().map(|value| value.compared_value), Some(200.0));
+    assert_eq!(
+        indicator.value.as_ref().map(|value| value.compared_value),
+        Some(200.0)
+    );
     assert_eq!(indicator.status, Status::Pass);
 }

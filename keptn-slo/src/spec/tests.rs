@@ -10,7 +10,10 @@ fn defaults_without_comparison_block() {
     let slo = slo("objectives: [{sli: a, pass: [{criteria: ['<1']}]}]\ntotal_score: {pass: 90}\n");
     assert_eq!(slo.comparison.compare_with, CompareWith::SingleResult);
     assert_eq!(slo.comparison.number_of_comparison_results, 1);
-    assert_eq!(slo.comparison.include_result_with_score, IncludeResults::All);
+    assert_eq!(
+        slo.comparison.include_result_with_score,
+        IncludeResults::All
+    );
     assert_eq!(slo.comparison.aggregate_function, Aggregate::Avg);
     assert_eq!(slo.objectives[0].weight, 1);
     assert_eq!(slo.total_score.map(|score| score.pass), Some(90.0));
@@ -19,22 +22,35 @@ fn defaults_without_comparison_block() {
 #[test]
 fn comparison_block_without_compare_with_is_single_result() {
     // Keptn bug B5 used 3 results here.
-    let slo = slo("comparison: {aggregate_function: p90}\nobjectives: []\ntotal_score: {pass: '90%'}\n");
+    let slo =
+        slo("comparison: {aggregate_function: p90}\nobjectives: []\ntotal_score: {pass: '90%'}\n");
     assert_eq!(slo.comparison.number_of_comparison_results, 1);
     assert_eq!(slo.comparison.aggregate_function, Aggregate::P90);
 }
 
 #[test]
 fn several_results_default_to_three() {
-    for (text, expected) in [("", 3), ("number_of_comparison_results: 0", 3), ("number_of_comparison_results: 5", 5)] {
-        let source = format!("comparison: {{compare_with: several_results, {text}}}\nobjectives: []\ntotal_score: {{pass: 1}}\n");
-        assert_eq!(slo(&source).comparison.number_of_comparison_results, expected, "{text}");
+    for (text, expected) in [
+        ("", 3),
+        ("number_of_comparison_results: 0", 3),
+        ("number_of_comparison_results: 5", 5),
+    ] {
+        let source = format!(
+            "comparison: {{compare_with: several_results, {text}}}\nobjectives: []\ntotal_score: {{pass: 1}}\n"
+        );
+        assert_eq!(
+            slo(&source).comparison.number_of_comparison_results,
+            expected,
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn weight_zero_becomes_one_and_negative_is_kept() {
-    let slo = slo("objectives:\n  - {sli: a, weight: 0, pass: [{criteria: ['<1']}]}\n  - {sli: b, weight: -2, pass: [{criteria: ['<1']}]}\ntotal_score: {pass: 90}\n");
+    let slo = slo(
+        "objectives:\n  - {sli: a, weight: 0, pass: [{criteria: ['<1']}]}\n  - {sli: b, weight: -2, pass: [{criteria: ['<1']}]}\ntotal_score: {pass: 90}\n",
+    );
     assert_eq!(slo.objectives[0].weight, 1);
     assert_eq!(slo.objectives[1].weight, -2);
 }
@@ -63,11 +79,33 @@ fn every_error_is_reported_at_once_with_locations() {
         .collect();
     assert_eq!(
         found,
+        // In text order; the missing total_score points at the start of the document.
         vec![
-            ("comparison.aggregate_function".to_owned(), Some(Location { line: 2, column: 23 })),
-            ("objectives[0].weight".to_owned(), Some(Location { line: 5, column: 13 })),
-            ("objectives[0].pass[0].criteria[0]".to_owned(), Some(Location { line: 8, column: 13 })),
-            ("total_score.pass".to_owned(), Some(Location { line: 1, column: 1 })),
+            (
+                "total_score.pass".to_owned(),
+                Some(Location { line: 1, column: 1 })
+            ),
+            (
+                "comparison.aggregate_function".to_owned(),
+                Some(Location {
+                    line: 2,
+                    column: 23
+                })
+            ),
+            (
+                "objectives[0].weight".to_owned(),
+                Some(Location {
+                    line: 5,
+                    column: 13
+                })
+            ),
+            (
+                "objectives[0].pass[0].criteria[0]".to_owned(),
+                Some(Location {
+                    line: 8,
+                    column: 13
+                })
+            ),
         ]
     );
 }
@@ -79,7 +117,10 @@ fn unknown_keys_are_warnings_with_suggestions() {
     assert_eq!(warning.severity, Severity::Warning);
     assert_eq!(
         warning.problem,
-        Problem::UnknownKey { key: "objectivs".to_owned(), suggestion: Some("objectives") }
+        Problem::UnknownKey {
+            key: "objectivs".to_owned(),
+            suggestion: Some("objectives")
+        }
     );
     assert_eq!(warning.location, Some(Location { line: 1, column: 1 }));
 }
@@ -89,7 +130,13 @@ fn type_errors_are_located() {
     let err = parse("objectives:\n  - sli: a\n    weight: \"2\"\n").expect_err("quoted integer");
     let diagnostic = &err.diagnostics()[0];
     assert_eq!(diagnostic.path.to_string(), "objectives[0].weight");
-    assert_eq!(diagnostic.location, Some(Location { line: 3, column: 13 }));
+    assert_eq!(
+        diagnostic.location,
+        Some(Location {
+            line: 3,
+            column: 13
+        })
+    );
     assert!(matches!(diagnostic.problem, Problem::Type(_)));
 }
 

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use keptn_slo::{EvaluationResult, PastEvaluation, SliValue, Status, evaluate, no_evaluation, parse};
+use keptn_slo::{
+    EvaluationResult, PastEvaluation, SliValue, Status, evaluate, no_evaluation, parse,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +98,10 @@ fn located(diagnostic: &keptn_slo::Diagnostic) -> String {
 macro_rules! expect_eq {
     ($mismatches:ident, $actual:expr, $expected:expr, $what:expr) => {
         if $actual != $expected {
-            $mismatches.push(format!("{}: expected {:?}, got {:?}", $what, $expected, $actual));
+            $mismatches.push(format!(
+                "{}: expected {:?}, got {:?}",
+                $what, $expected, $actual
+            ));
         }
     };
 }
@@ -112,14 +117,29 @@ fn check(case: &Case, mismatches: &mut Vec<String>) -> serde_json::Value {
                 .filter(|diagnostic| diagnostic.severity == keptn_slo::Severity::Error)
                 .map(located)
                 .collect();
-            expect_eq!(mismatches, Some(&errors), expect.errors.as_ref(), format!("errors ({err})"));
+            expect_eq!(
+                mismatches,
+                Some(&errors),
+                expect.errors.as_ref(),
+                format!("errors ({err})")
+            );
             let messages: Vec<String> = err.diagnostics().iter().map(ToString::to_string).collect();
             return serde_json::json!({ "diagnostics": messages });
         }
     };
-    expect_eq!(mismatches, expect.errors, None::<Vec<String>>, "errors (the SLO is valid)");
+    expect_eq!(
+        mismatches,
+        expect.errors,
+        None::<Vec<String>>,
+        "errors (the SLO is valid)"
+    );
     let warnings: Vec<String> = parsed.warnings.iter().map(located).collect();
-    expect_eq!(mismatches, warnings, expect.warnings.clone().unwrap_or_default(), "warnings");
+    expect_eq!(
+        mismatches,
+        warnings,
+        expect.warnings.clone().unwrap_or_default(),
+        "warnings"
+    );
 
     let history: Vec<PastEvaluation> = case.previous.iter().map(previous_to_past).collect();
     let evaluation = match &parsed.slo {
@@ -130,14 +150,25 @@ fn check(case: &Case, mismatches: &mut Vec<String>) -> serde_json::Value {
     if let Some(result) = expect.result {
         expect_eq!(mismatches, evaluation.result, result, "result");
     }
-    expect_eq!(mismatches, evaluation.verdict(), expect.verdict.or(expect.result).unwrap_or(evaluation.result), "verdict");
+    expect_eq!(
+        mismatches,
+        evaluation.verdict(),
+        expect
+            .verdict
+            .or(expect.result)
+            .unwrap_or(evaluation.result),
+        "verdict"
+    );
     if let Some(score) = expect.score {
         if (evaluation.score - score).abs() >= 1e-9 {
             mismatches.push(format!("score: expected {score}, got {}", evaluation.score));
         }
     }
     if let Some(statuses) = &expect.statuses {
-        let actual: Vec<Status> = indicators.iter().map(|indicator| indicator.status).collect();
+        let actual: Vec<Status> = indicators
+            .iter()
+            .map(|indicator| indicator.status)
+            .collect();
         expect_eq!(mismatches, &actual, statuses, "statuses");
     }
     if let Some(scores) = &expect.scores {
@@ -154,29 +185,56 @@ fn check(case: &Case, mismatches: &mut Vec<String>) -> serde_json::Value {
     if let Some(target_values) = &expect.pass_target_values {
         let actual: Vec<Vec<f64>> = indicators
             .iter()
-            .map(|indicator| indicator.pass_targets.iter().flatten().map(|target| target.target_value).collect())
+            .map(|indicator| {
+                indicator
+                    .pass_targets
+                    .iter()
+                    .flatten()
+                    .map(|target| target.target_value)
+                    .collect()
+            })
             .collect();
         expect_eq!(mismatches, &actual, target_values, "pass target values");
     }
     if let Some(violated) = &expect.pass_violated {
         let actual: Vec<Vec<bool>> = indicators
             .iter()
-            .map(|indicator| indicator.pass_targets.iter().flatten().map(|target| target.violated).collect())
+            .map(|indicator| {
+                indicator
+                    .pass_targets
+                    .iter()
+                    .flatten()
+                    .map(|target| target.violated)
+                    .collect()
+            })
             .collect();
         expect_eq!(mismatches, &actual, violated, "pass targets violated");
     }
     if let Some(key_sli) = &expect.key_sli {
-        let actual: Vec<bool> = indicators.iter().map(|indicator| indicator.key_sli).collect();
+        let actual: Vec<bool> = indicators
+            .iter()
+            .map(|indicator| indicator.key_sli)
+            .collect();
         expect_eq!(mismatches, &actual, key_sli, "keySli flags");
     }
     if let Some(compared_events) = &expect.compared_events {
-        expect_eq!(mismatches, &evaluation.compared_events, compared_events, "comparedEvents");
+        expect_eq!(
+            mismatches,
+            &evaluation.compared_events,
+            compared_events,
+            "comparedEvents"
+        );
     }
     if let Some(message) = &expect.message {
         expect_eq!(mismatches, &evaluation.message, message, "message");
     }
     if let Some(no_indicator_results) = expect.no_indicator_results {
-        expect_eq!(mismatches, evaluation.indicator_results.is_none(), no_indicator_results, "indicatorResults null");
+        expect_eq!(
+            mismatches,
+            evaluation.indicator_results.is_none(),
+            no_indicator_results,
+            "indicatorResults null"
+        );
     }
     serde_json::json!({ "warnings": parsed.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(), "evaluation": evaluation })
 }
@@ -191,9 +249,17 @@ fn golden_cases() {
         let mut mismatches = Vec::new();
         let res = check(&case, &mut mismatches);
         if !mismatches.is_empty() {
-            failures.push(format!("{}:\n  {}", path.display(), mismatches.join("\n  ")));
+            failures.push(format!(
+                "{}:\n  {}",
+                path.display(),
+                mismatches.join("\n  ")
+            ));
         }
         insta::assert_json_snapshot!(res);
     });
-    assert!(failures.is_empty(), "cases that do not match their expectations:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "cases that do not match their expectations:\n{}",
+        failures.join("\n")
+    );
 }

@@ -1,8 +1,8 @@
 //! Property tests of the engine and the parsers.
 
 use keptn_slo::{
-    Aggregate, CompareWith, Comparison, Criterion, Evaluation, EvaluationResult, IncludeResults, Objective,
-    PastEvaluation, SliValue, Slo, Status, TotalScore, evaluate, parse,
+    Aggregate, CompareWith, Comparison, Criterion, Evaluation, EvaluationResult, IncludeResults,
+    Objective, PastEvaluation, SliValue, Slo, Status, TotalScore, evaluate, parse,
 };
 use proptest::prelude::*;
 
@@ -22,28 +22,36 @@ fn criterion_text() -> impl Strategy<Value = String> {
 fn criteria_sets() -> impl Strategy<Value = Vec<Vec<Criterion>>> {
     prop::collection::vec(prop::collection::vec(criterion_text(), 0..3), 0..3).prop_map(|sets| {
         sets.into_iter()
-            .map(|set| set.iter().map(|text| Criterion::parse(text).expect("generated criteria parse")).collect())
+            .map(|set| {
+                set.iter()
+                    .map(|text| Criterion::parse(text).expect("generated criteria parse"))
+                    .collect()
+            })
             .collect()
     })
 }
 
 fn objective(metric_idx: usize) -> impl Strategy<Value = Objective> {
-    (criteria_sets(), criteria_sets(), 1i64..5, any::<bool>()).prop_map(move |(pass, warning, weight, key_sli)| {
-        Objective {
+    (criteria_sets(), criteria_sets(), 1i64..5, any::<bool>()).prop_map(
+        move |(pass, warning, weight, key_sli)| Objective {
             sli: METRICS[metric_idx].to_owned(),
             display_name: format!("objective {metric_idx}"),
             pass,
             warning,
             weight,
             key_sli,
-        }
-    })
+        },
+    )
 }
 
 fn comparison() -> impl Strategy<Value = Comparison> {
     (
         prop::sample::select(vec![CompareWith::SingleResult, CompareWith::SeveralResults]),
-        prop::sample::select(vec![IncludeResults::All, IncludeResults::Pass, IncludeResults::PassOrWarn]),
+        prop::sample::select(vec![
+            IncludeResults::All,
+            IncludeResults::Pass,
+            IncludeResults::PassOrWarn,
+        ]),
         1usize..5,
         prop::sample::select(vec![
             Aggregate::Avg,
@@ -55,27 +63,43 @@ fn comparison() -> impl Strategy<Value = Comparison> {
             Aggregate::Max,
         ]),
     )
-        .prop_map(|(compare_with, include_result_with_score, n, aggregate_function)| Comparison {
-            compare_with,
-            include_result_with_score,
-            number_of_comparison_results: if compare_with == CompareWith::SingleResult { 1 } else { n },
-            aggregate_function,
-        })
+        .prop_map(
+            |(compare_with, include_result_with_score, n, aggregate_function)| Comparison {
+                compare_with,
+                include_result_with_score,
+                number_of_comparison_results: if compare_with == CompareWith::SingleResult {
+                    1
+                } else {
+                    n
+                },
+                aggregate_function,
+            },
+        )
 }
 
 /// An SLO whose objectives use distinct SLIs.
 fn slo() -> impl Strategy<Value = Slo> {
-    let objectives = prop::sample::subsequence((0..METRICS.len()).collect::<Vec<_>>(), 0..METRICS.len())
-        .prop_flat_map(|metric_indexes| metric_indexes.into_iter().map(objective).collect::<Vec<_>>());
-    (comparison(), objectives, 0.0f64..100.0, prop::option::of(0.0f64..100.0)).prop_map(
-        |(comparison, objectives, pass, warning)| Slo {
+    let objectives =
+        prop::sample::subsequence((0..METRICS.len()).collect::<Vec<_>>(), 0..METRICS.len())
+            .prop_flat_map(|metric_indexes| {
+                metric_indexes
+                    .into_iter()
+                    .map(objective)
+                    .collect::<Vec<_>>()
+            });
+    (
+        comparison(),
+        objectives,
+        0.0f64..100.0,
+        prop::option::of(0.0f64..100.0),
+    )
+        .prop_map(|(comparison, objectives, pass, warning)| Slo {
             spec_version: Some("1.0".to_owned()),
             filter: Default::default(),
             comparison,
             objectives,
             total_score: Some(TotalScore { pass, warning }),
-        },
-    )
+        })
 }
 
 fn sli_value(metric: &'static str) -> impl Strategy<Value = SliValue> {
@@ -91,7 +115,11 @@ fn sli_values() -> impl Strategy<Value = Vec<SliValue>> {
 }
 
 fn history() -> impl Strategy<Value = Vec<PastEvaluation>> {
-    let result = prop::sample::select(vec![EvaluationResult::Pass, EvaluationResult::Warning, EvaluationResult::Fail]);
+    let result = prop::sample::select(vec![
+        EvaluationResult::Pass,
+        EvaluationResult::Warning,
+        EvaluationResult::Fail,
+    ]);
     prop::collection::vec((result, sli_values(), any::<bool>()), 0..6).prop_map(|entries| {
         entries
             .into_iter()
@@ -213,5 +241,49 @@ proptest! {
         let objective: Vec<String> = objectives.iter().map(|(key, value)| format!("{key}: {value}")).collect();
         let document = format!("objectives:\n  - {{{}}}\n{total}\n{comparison}\n", objective.join(", "));
         let _ = parse(&document);
+    }
+}
+
+/// Keptn's percentile computed the plain way (full sort), to check the selection-based one.
+fn sorted_percentile(values: &[f64], fraction: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n_values = sorted.len();
+    let position = fraction * (n_values as f64 + 1.0);
+    if position < 1.0 {
+        sorted[0]
+    } else if position >= n_values as f64 {
+        sorted[n_values - 1]
+    } else {
+        let rank = position.floor() as usize;
+        sorted[rank - 1] + (position - position.floor()) * (sorted[rank] - sorted[rank - 1])
+    }
+}
+
+proptest! {
+    #[test]
+    fn percentiles_match_the_sorted_formula(values in prop::collection::vec(-1e6f64..1e6, 1..300)) {
+        for (function, fraction) in [(Aggregate::P50, 0.5), (Aggregate::P90, 0.9), (Aggregate::P95, 0.95), (Aggregate::P99, 0.99)] {
+            let res = keptn_slo::aggregate(function, &values).expect("values given");
+            prop_assert_eq!(res, sorted_percentile(&values, fraction), "{:?}", function);
+        }
+    }
+
+    #[test]
+    fn order_of_values_inside_earlier_evaluations_does_not_matter(
+        slo in slo(),
+        slis in sli_values(),
+        history in history(),
+    ) {
+        let before = evaluate(&slo, &slis, &history);
+        let reordered: Vec<PastEvaluation> = history
+            .iter()
+            .map(|past| {
+                let mut past = past.clone();
+                past.values.reverse();
+                past
+            })
+            .collect();
+        prop_assert_eq!(evaluate(&slo, &slis, &reordered), before);
     }
 }
