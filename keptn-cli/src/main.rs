@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(err) => {
             eprintln!("{}", keptn_cli::render_error(&err));
-            keptn_cli::exit_code_for(&err).into()
+            keptn_cli::exit_code_for(&err)
         }
     }
 }
