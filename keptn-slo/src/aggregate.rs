@@ -36,14 +36,40 @@ fn percentile(values: &mut [f64], fraction: f64) -> f64 {
     let n_values = values.len();
     let position = fraction * (n_values as f64 + 1.0);
     if position < 1.0 {
-        values.iter().copied().fold(f64::INFINITY, f64::min)
+        first_by(values, go_less)
     } else if position >= n_values as f64 {
-        values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        first_by(values, |left, right| go_less(right, left))
     } else {
         let rank = position.floor() as usize;
         let (lower, upper) = neighbours(values, rank);
         lower + (position - position.floor()) * (upper - lower)
     }
+}
+
+/// The order of Go's `sort.Float64Slice`, which Keptn sorted with: NaN first, then ascending.
+#[inline]
+pub(crate) fn go_less(left: &f64, right: &f64) -> bool {
+    left < right || (left.is_nan() && !right.is_nan())
+}
+
+/// [`go_less`] as a total order.
+pub(crate) fn go_order(left: &f64, right: &f64) -> std::cmp::Ordering {
+    if go_less(left, right) {
+        std::cmp::Ordering::Less
+    } else if go_less(right, left) {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// The value that comes first by `before` (the minimum or maximum in Go's order).
+fn first_by(values: &[f64], before: impl Fn(&f64, &f64) -> bool) -> f64 {
+    values
+        .iter()
+        .copied()
+        .reduce(|first, value| if before(&value, &first) { value } else { first })
+        .expect("percentile of at least one value")
 }
 
 /// How many values a buffer of extremes may hold before selection is cheaper.
@@ -56,19 +82,28 @@ fn neighbours(values: &mut [f64], rank: usize) -> (f64, f64) {
     if n_from_top <= SMALL_BUFFER {
         // The n_from_top largest values, ascending; the two smallest of them are the answer.
         let largest = extremes(values, n_from_top, |candidate, kept| {
-            candidate.total_cmp(kept).is_gt()
+            go_less(kept, candidate)
         });
         (largest[n_from_top - 1], largest[n_from_top - 2])
     } else if rank < SMALL_BUFFER {
         // The rank + 1 smallest values, ascending; the two largest of them are the answer.
-        let smallest = extremes(values, rank + 1, |candidate, kept| {
-            candidate.total_cmp(kept).is_lt()
-        });
+        let smallest = extremes(values, rank + 1, go_less);
         (smallest[rank - 1], smallest[rank])
     } else {
-        let (_, lower, larger) = values.select_nth_unstable_by(rank - 1, f64::total_cmp);
+        let (_, lower, larger) = values.select_nth_unstable_by(rank - 1, go_order);
         let lower = *lower;
-        (lower, larger.iter().copied().fold(f64::INFINITY, f64::min))
+        let upper = larger
+            .iter()
+            .copied()
+            .reduce(|smallest, value| {
+                if go_less(&value, &smallest) {
+                    value
+                } else {
+                    smallest
+                }
+            })
+            .expect("rank < n leaves at least one larger value");
+        (lower, upper)
     }
 }
 

@@ -12,6 +12,7 @@
 //! - the number accepts exponents, `inf` and `NaN`, `.5` and `5.`.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,8 +110,9 @@ impl Threshold {
 /// One parsed criterion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criterion {
-    /// The criterion exactly as written in the file (spaces kept); reported in targets.
-    pub text: String,
+    /// The criterion exactly as written in the file (spaces kept); reported in targets, shared
+    /// with them rather than copied into every evaluation.
+    pub text: Arc<str>,
     /// The comparison.
     pub operator: Operator,
     /// What the measured value is compared with.
@@ -177,7 +179,7 @@ impl Criterion {
             (false, None) => Threshold::Fixed(number),
         };
         Ok(Criterion {
-            text: text.to_owned(),
+            text: Arc::from(text),
             operator,
             threshold,
         })

@@ -45,7 +45,7 @@ pub fn evaluate(slo: &Slo, slis: &[SliValue], history: &[PastEvaluation]) -> Eva
     let mut received: Vec<Option<&SliValue>> = vec![None; index.slot_names.len()];
     let mut unused: Vec<&str> = Vec::new();
     for (value_idx, value) in slis.iter().enumerate() {
-        match index.slot_of(slo, value_idx, &value.metric) {
+        match index.slot_of(value_idx, &value.metric) {
             Some(slot) => {
                 received[slot].get_or_insert(value);
             }
@@ -119,6 +119,8 @@ fn includes(filter: IncludeResults, result: EvaluationResult) -> bool {
 /// a fast way to find the slot of a metric name.
 struct SliIndex<'slo> {
     slot_names: Vec<&'slo str>,
+    /// The SLI of each objective, in objective order (compact, for the positional match).
+    objective_names: Vec<&'slo str>,
     objective_slots: Vec<usize>,
     /// Only for SLOs with many SLIs; small ones are searched linearly.
     by_name: Option<HashMap<&'slo str, usize>>,
@@ -149,6 +151,11 @@ impl<'slo> SliIndex<'slo> {
             .collect();
         SliIndex {
             slot_names,
+            objective_names: slo
+                .objectives
+                .iter()
+                .map(|objective| objective.sli.as_str())
+                .collect(),
             objective_slots,
             by_name: many.then_some(by_name),
         }
@@ -157,9 +164,9 @@ impl<'slo> SliIndex<'slo> {
     /// The slot of `metric`, found at `position` in a list of values. Lists of values usually
     /// follow objective order (SLI providers query in SLO order; earlier evaluations list one
     /// value per objective), so the objective at the same position is tried first.
-    fn slot_of(&self, slo: &Slo, position: usize, metric: &str) -> Option<usize> {
-        match slo.objectives.get(position) {
-            Some(objective) if objective.sli == metric => Some(self.objective_slots[position]),
+    fn slot_of(&self, position: usize, metric: &str) -> Option<usize> {
+        match self.objective_names.get(position) {
+            Some(name) if *name == metric => Some(self.objective_slots[position]),
             _ => match &self.by_name {
                 Some(by_name) => by_name.get(metric).copied(),
                 None => self.slot_names.iter().position(|name| *name == metric),
@@ -185,7 +192,7 @@ fn baselines(
             if !value.success {
                 continue;
             }
-            if let Some(slot) = index.slot_of(slo, value_idx, &value.metric) {
+            if let Some(slot) = index.slot_of(value_idx, &value.metric) {
                 slot_values[slot].push(value.value);
             }
         }

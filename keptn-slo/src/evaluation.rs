@@ -1,5 +1,7 @@
 //! Inputs and outputs of an evaluation, in Keptn's JSON shapes.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One SLI value from an SLI provider (Keptn's `SLIResult`), and the `value` of an indicator
@@ -104,7 +106,7 @@ impl Status {
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     /// The criterion as written in the SLO file.
-    pub criteria: String,
+    pub criteria: Arc<str>,
     /// The value compared with: the fixed number, or the baseline changed as the criterion
     /// says (0 when a relative criterion had no baseline and passed).
     #[serde(with = "crate::number", default)]
