@@ -1,3 +1,4 @@
 //! Integration tests of the `keptn` binary: each module drives one command end to end.
 
 mod evaluate;
+mod shipyard;

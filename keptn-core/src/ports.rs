@@ -1,0 +1,281 @@
+//! Ports: the narrow async traits that adapters (keptn-adapters) implement and the service
+//! (keptn-cli) calls. keptn-core only defines them; it never calls them itself, so the
+//! orchestrator stays pure.
+//!
+//! Each trait does one job. Errors are [`AdapterError`]: a [`AdapterErrorKind`] the caller can
+//! branch on (retry when `Unavailable` or `Timeout`, report otherwise), a message, and the
+//! underlying error as `source`. These traits may still evolve with the adapters (issue 5+).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::event::{KeptnEvent, Timestamp};
+use crate::orchestrator::State;
+
+/// What kind of failure an adapter reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterErrorKind {
+    /// The tool or peer cannot be reached now; retrying later may work.
+    Unavailable,
+    /// The call did not complete in time.
+    Timeout,
+    /// The adapter's configuration or the request is invalid; retrying will not help.
+    Invalid,
+    /// The thing asked for does not exist (a file, a release, a subject).
+    NotFound,
+    /// The tool ran and refused or failed (a non-zero exit, an HTTP 4xx/5xx answer).
+    Failed,
+}
+
+/// An adapter failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AdapterError {
+    /// What kind of failure.
+    pub kind: AdapterErrorKind,
+    /// Lower-case message naming what failed.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl AdapterError {
+    /// An error without an underlying source.
+    pub fn new(kind: AdapterErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error caused by `source`.
+    pub fn with_source(
+        kind: AdapterErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            AdapterErrorKind::Unavailable | AdapterErrorKind::Timeout
+        )
+    }
+}
+
+/// The project/stage/service an adapter call is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Scope {
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Service.
+    pub service: String,
+}
+
+/// A request for SLI values (get-sli).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliRequest {
+    /// Scope.
+    pub scope: Scope,
+    /// SLI names to fetch.
+    pub indicators: Vec<String>,
+    /// Range start.
+    pub start: Timestamp,
+    /// Range end (queries are evaluated here).
+    pub end: Timestamp,
+    /// SLO filters (`$key` placeholders).
+    pub custom_filters: BTreeMap<String, String>,
+    /// Deployment name (`canary`, `primary`, `direct`).
+    pub deployment: String,
+    /// Event labels (`$LABEL.<key>`).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Fetches SLI values. One failing indicator is data (`success: false`), not an `Err`.
+#[async_trait]
+pub trait SliProvider: Send + Sync {
+    /// Values for every requested indicator, in request order.
+    async fn get_slis(
+        &self,
+        request: &SliRequest,
+    ) -> Result<Vec<keptn_slo::SliValue>, AdapterError>;
+}
+
+/// How to roll out a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentStrategy {
+    /// Replace the running version.
+    Direct,
+    /// Deploy next to the primary as canary; all traffic to the canary until release.
+    BlueGreen,
+    /// The user's chart manages everything.
+    UserManaged,
+}
+
+/// A deployment request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRequest {
+    /// Scope.
+    pub scope: Scope,
+    /// Strategy.
+    pub strategy: DeploymentStrategy,
+    /// Values to apply (`configurationChange.values`, e.g. `image`).
+    pub values: BTreeMap<String, Value>,
+    /// Config-repo commit to deploy from.
+    pub git_commit_id: Option<String>,
+}
+
+/// The result of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deployed {
+    /// `deploymentNames` (`canary`, `direct`, `user_managed`).
+    pub deployment_names: Vec<String>,
+    /// URIs reachable inside the environment.
+    pub uris_local: Vec<String>,
+    /// URIs reachable from outside.
+    pub uris_public: Vec<String>,
+}
+
+/// Deploys, promotes and rolls back a service.
+#[async_trait]
+pub trait Deployer: Send + Sync {
+    /// Deploys a version (deployment task).
+    async fn deploy(&self, request: &DeploymentRequest) -> Result<Deployed, AdapterError>;
+    /// Promotes the canary to primary (release task).
+    async fn release(
+        &self,
+        scope: &Scope,
+        strategy: DeploymentStrategy,
+    ) -> Result<(), AdapterError>;
+    /// Discards the canary (rollback task).
+    async fn rollback(
+        &self,
+        scope: &Scope,
+        strategy: DeploymentStrategy,
+    ) -> Result<(), AdapterError>;
+}
+
+/// Shifts traffic between the primary and canary of a service.
+#[async_trait]
+pub trait TrafficRouter: Send + Sync {
+    /// Sends `canary_percent` (0..=100) of the traffic to the canary, the rest to the primary.
+    async fn set_canary_weight(
+        &self,
+        scope: &Scope,
+        canary_percent: u8,
+    ) -> Result<(), AdapterError>;
+}
+
+/// A test run request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestRequest {
+    /// Scope.
+    pub scope: Scope,
+    /// `teststrategy` (`functional`, `performance`, `healthcheck`, custom).
+    pub strategy: String,
+    /// Target URL.
+    pub target: String,
+}
+
+/// The outcome of a test run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestReport {
+    /// Whether the run met its criteria.
+    pub passed: bool,
+    /// Start of the run.
+    pub start: Timestamp,
+    /// End of the run.
+    pub end: Timestamp,
+    /// Summary for the `.finished` message.
+    pub message: String,
+}
+
+/// Runs tests against a deployment.
+#[async_trait]
+pub trait TestRunner: Send + Sync {
+    /// Runs the workload for the strategy.
+    async fn run(&self, request: &TestRequest) -> Result<TestReport, AdapterError>;
+}
+
+/// Executes a remediation action (`action.triggered`).
+#[async_trait]
+pub trait ActionRunner: Send + Sync {
+    /// Whether this runner handles `action` (e.g. `scaling`).
+    fn handles(&self, action: &str) -> bool;
+    /// Executes it.
+    async fn execute(
+        &self,
+        scope: &Scope,
+        action: &crate::event::Action,
+    ) -> Result<String, AdapterError>;
+}
+
+/// Publishes and receives Keptn events.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes one event (at least once; consumers dedupe by id).
+    async fn publish(&self, event: &KeptnEvent) -> Result<(), AdapterError>;
+    /// The next event for this subscriber, or `None` when the bus closed.
+    async fn next(&self) -> Result<Option<KeptnEvent>, AdapterError>;
+}
+
+/// Persists orchestrator state, the outbox and the event history.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Loads the last saved state (`None` on first start).
+    async fn load_state(&self) -> Result<Option<State>, AdapterError>;
+    /// Saves the state and the events to publish in one transaction (outbox).
+    async fn save(&self, state: &State, outbox: &[KeptnEvent]) -> Result<(), AdapterError>;
+    /// Events saved but not yet marked published (re-published on start).
+    async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
+    /// Marks events as published.
+    async fn mark_published(&self, event_ids: &[String]) -> Result<(), AdapterError>;
+    /// Events of one Keptn context, oldest first (history, Bridge).
+    async fn events_of_context(
+        &self,
+        project: &str,
+        keptn_context: &str,
+    ) -> Result<Vec<KeptnEvent>, AdapterError>;
+}
+
+/// Reads and writes project configuration (shipyard, slo.yaml, charts) per stage.
+#[async_trait]
+pub trait ConfigRepo: Send + Sync {
+    /// A file of the project (`stage` `None`) or of a stage/service, at `commit` or the latest.
+    async fn read(
+        &self,
+        project: &str,
+        stage: Option<&str>,
+        service: Option<&str>,
+        path: &str,
+        commit: Option<&str>,
+    ) -> Result<Vec<u8>, AdapterError>;
+    /// Writes a file and returns the new commit id.
+    async fn write(
+        &self,
+        project: &str,
+        stage: Option<&str>,
+        service: Option<&str>,
+        path: &str,
+        content: &[u8],
+    ) -> Result<String, AdapterError>;
+    /// The latest commit of a stage.
+    async fn latest_commit(&self, project: &str, stage: &str) -> Result<String, AdapterError>;
+}
+
+/// How long adapters may take by default before reporting [`AdapterErrorKind::Timeout`].
+pub const DEFAULT_ADAPTER_TIMEOUT: Duration = Duration::from_secs(180);
