@@ -28,6 +28,8 @@ pub enum AdapterErrorKind {
     NotFound,
     /// The tool ran and refused or failed (a non-zero exit, an HTTP 4xx/5xx answer).
     Failed,
+    /// The thing to create exists already (a project name, a service).
+    Conflict,
 }
 
 /// An adapter failure.
@@ -233,23 +235,105 @@ pub trait EventBus: Send + Sync {
     async fn next(&self) -> Result<Option<KeptnEvent>, AdapterError>;
 }
 
-/// Persists orchestrator state, the outbox and the event history.
+/// Which events to list (all filters optional; `limit` 0 means no limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events of this Keptn context.
+    pub keptn_context: Option<String>,
+    /// Only events of this full type (`sh.keptn.event.dev.delivery.triggered`).
+    pub event_type: Option<String>,
+    /// Only events whose data names this project.
+    pub project: Option<String>,
+    /// ... this stage.
+    pub stage: Option<String>,
+    /// ... this service.
+    pub service: Option<String>,
+    /// At most this many, newest first when set.
+    pub limit: usize,
+}
+
+/// A project as the control plane keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    /// Project name.
+    pub name: String,
+    /// The shipyard as the user gave it (YAML text).
+    pub shipyard: String,
+    /// Git upstream URL, when the config repo is pushed somewhere.
+    pub git_remote_url: Option<String>,
+    /// Services onboarded to the project, in creation order.
+    pub services: Vec<String>,
+}
+
+/// One recorded evaluation (an `evaluation.finished` event of the built-in evaluator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationRecord {
+    /// The event id (listed in later evaluations' `comparedEvents`).
+    pub event_id: String,
+    /// Project, stage and service.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Service.
+    pub service: String,
+    /// When it finished (milliseconds since the Unix epoch).
+    pub time: Timestamp,
+    /// The event's `data` (Keptn's evaluation.finished data: `result`, `evaluation{...}`).
+    pub data: serde_json::Value,
+    /// An invalidated evaluation is never used as baseline.
+    pub invalidated: bool,
+}
+
+/// Durable storage of the control plane: orchestrator state, accepted events (inbox), emitted
+/// events (outbox), the event history, projects and evaluations.
+///
+/// The service's guarantees rest on two methods: [`Store::accept`] makes an incoming event
+/// durable before the API answers 202, and [`Store::commit_transition`] stores the new state,
+/// marks the input processed and records the emitted events, all in one transaction. A crash at
+/// any point therefore loses no accepted event and starts no task twice: on start, the inbox
+/// replays what was accepted but not processed, and the outbox republishes what was emitted but
+/// not published (consumers deduplicate by event id).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Loads the last saved state (`None` on first start).
     async fn load_state(&self) -> Result<Option<State>, AdapterError>;
-    /// Saves the state and the events to publish in one transaction (outbox).
-    async fn save(&self, state: &State, outbox: &[KeptnEvent]) -> Result<(), AdapterError>;
-    /// Events saved but not yet marked published (re-published on start).
+    /// Durably records an incoming event as accepted and unprocessed, and in the history.
+    /// Returns `false` (and changes nothing) when an event with this id was accepted before.
+    async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError>;
+    /// Accepted events not yet processed, oldest first (replayed on start).
+    async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
+    /// One transaction: save `state`, mark `processed` (an accepted event's id) as processed,
+    /// and record `emitted` in the history and the outbox (unpublished).
+    async fn commit_transition(
+        &self,
+        state: &State,
+        processed: Option<&str>,
+        emitted: &[KeptnEvent],
+    ) -> Result<(), AdapterError>;
+    /// Emitted events not yet marked published, oldest first (republished on start).
     async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
-    /// Marks events as published.
+    /// Marks emitted events as published.
     async fn mark_published(&self, event_ids: &[String]) -> Result<(), AdapterError>;
-    /// Events of one Keptn context, oldest first (history, Bridge).
-    async fn events_of_context(
+    /// Events of the history (accepted and emitted), oldest first unless `filter.limit` is set.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, AdapterError>;
+    /// Creates a project; an existing name is an [`AdapterErrorKind::Conflict`] error.
+    async fn create_project(&self, project: &ProjectRecord) -> Result<(), AdapterError>;
+    /// Deletes a project (its events and evaluations stay in the history).
+    async fn delete_project(&self, name: &str) -> Result<(), AdapterError>;
+    /// All projects, by name.
+    async fn projects(&self) -> Result<Vec<ProjectRecord>, AdapterError>;
+    /// Adds a service to a project (idempotent).
+    async fn create_service(&self, project: &str, service: &str) -> Result<(), AdapterError>;
+    /// Records an evaluation (idempotent by event id).
+    async fn record_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), AdapterError>;
+    /// Evaluations of one project/stage/service, newest first, at most `limit` (0 = all).
+    async fn evaluations(
         &self,
         project: &str,
-        keptn_context: &str,
-    ) -> Result<Vec<KeptnEvent>, AdapterError>;
+        stage: &str,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<EvaluationRecord>, AdapterError>;
 }
 
 /// Reads and writes project configuration (shipyard, slo.yaml, charts) per stage.
