@@ -2,10 +2,21 @@
 # The README's test command: builds and runs every test of the workspace.
 #
 # It installs what the tests need itself, so it works on a fresh Debian machine with only the
-# Rust toolchain. Tests that drive real tools (Prometheus, JMeter, NATS, PostgreSQL) arrive with
-# later issues; under CI=true a missing tool is then a failure, never a silent skip.
+# Rust toolchain. The git adapter's tests run the real git; `keptn serve`'s tests start the real
+# binary on loopback with a real SQLite database, and kill it with SIGKILL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Real tools the tests drive. Under CI=true a missing tool fails the run (no silent skip).
+need() {
+  command -v "$1" >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2"
+  fi
+  command -v "$1" >/dev/null || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
+}
+need git git
+echo "real tools: git $(git --version | cut -d' ' -f3), SQLite (bundled in sqlx)"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

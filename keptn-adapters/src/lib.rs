@@ -1,4 +1,15 @@
 //! keptn-adapters: one module per integration (Prometheus, JMeter, the local platform, Helm,
-//! Istio, SQLite, PostgreSQL, NATS, git, ...), each implementing a trait of `keptn-core`.
+//! Istio, SQLite, PostgreSQL, NATS, git, ...), each implementing a trait of `keptn-core`, each
+//! behind a cargo feature of the same name.
 //!
-//! Not built out yet (issues 4 and 5): this crate compiles and holds no adapter so far.
+//! - [`sqlite`] (feature `sqlite`): [`keptn_core::ports::Store`] on a SQLite file.
+//! - [`git`] (feature `git`): [`keptn_core::ports::ConfigRepo`] on local git repositories
+//!   (the git command-line tool), optionally pushed to an upstream.
+//!
+//! Invariant: adapters implement ports and never call the orchestrator; they hold no business
+//! rules (scoring, sequencing).
+
+#[cfg(feature = "git")]
+pub mod git;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

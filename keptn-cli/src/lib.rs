@@ -7,7 +7,9 @@
 //! Exit codes: 0 success; 1 an unexpected failure; 2 invalid input (with a located message on
 //! stderr); 3 a result at or below `--fail-on`.
 
+pub mod client;
 pub mod evaluate;
+pub mod serve;
 pub mod shipyard;
 pub mod source;
 
@@ -96,6 +98,24 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Validate, simulate or convert a shipyard file.
     Shipyard(shipyard::Args),
+    /// Run the control plane: HTTP API, event intake, orchestration, in-process integrations.
+    Serve(serve::Args),
+    /// Save the control plane's endpoint and API token for the client commands.
+    Auth(client::AuthArgs),
+    /// Create a project or a service.
+    #[command(subcommand)]
+    Create(client::CreateCommand),
+    /// Trigger a sequence.
+    #[command(subcommand)]
+    Trigger(client::TriggerCommand),
+    /// List projects, sequences or events.
+    #[command(subcommand)]
+    Get(client::GetCommand),
+    /// Send an event.
+    #[command(subcommand)]
+    Send(client::SendCommand),
+    /// Abort, pause or resume the sequences of a Keptn context.
+    Sequence(client::SequenceArgs),
 }
 
 /// Runs one parsed command line.
@@ -103,5 +123,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Shipyard(args) => shipyard::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Auth(args) => client::auth(&args),
+        Command::Create(command) => client::create(&command),
+        Command::Trigger(command) => client::trigger(&command),
+        Command::Get(command) => client::get(&command),
+        Command::Send(command) => client::send(&command),
+        Command::Sequence(args) => client::sequence(&args),
     }
 }

@@ -297,19 +297,36 @@ pub struct EvaluationRecord {
 pub trait Store: Send + Sync {
     /// Loads the last saved state (`None` on first start).
     async fn load_state(&self) -> Result<Option<State>, AdapterError>;
-    /// Durably records an incoming event as accepted and unprocessed, and in the history.
-    /// Returns `false` (and changes nothing) when an event with this id was accepted before.
-    async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError>;
+    /// Durably records incoming events as accepted and unprocessed, and in the history, all in
+    /// one transaction. Per event: `false` (and nothing changed for it) when an event with its
+    /// id was accepted before.
+    async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError>;
+    /// [`Store::accept_batch`] for one event.
+    async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
+        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
+        Ok(accepted.first().copied().unwrap_or(false))
+    }
     /// Accepted events not yet processed, oldest first (replayed on start).
     async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
-    /// One transaction: save `state`, mark `processed` (an accepted event's id) as processed,
-    /// and record `emitted` in the history and the outbox (unpublished).
+    /// One transaction: save `state`, mark `processed` (accepted events' ids) as processed,
+    /// and record `emitted` in the history and the outbox (unpublished). Several orchestrator
+    /// transitions may be committed together (group commit): `state` is the state after all.
+    async fn commit_batch(
+        &self,
+        state: &State,
+        processed: &[String],
+        emitted: &[KeptnEvent],
+    ) -> Result<(), AdapterError>;
+    /// [`Store::commit_batch`] for one transition.
     async fn commit_transition(
         &self,
         state: &State,
         processed: Option<&str>,
         emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError>;
+    ) -> Result<(), AdapterError> {
+        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
+        self.commit_batch(state, &processed, emitted).await
+    }
     /// Emitted events not yet marked published, oldest first (republished on start).
     async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
     /// Marks emitted events as published.

@@ -3,71 +3,7 @@
 use std::fmt;
 
 use crate::criteria::CriterionError;
-
-/// One step of a [`YamlPath`]: a mapping key or a sequence index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathSegment {
-    /// A key of a mapping, e.g. `objectives`.
-    Key(String),
-    /// A position in a sequence, counted from 0 as written in the file.
-    Index(usize),
-}
-
-/// A path into a YAML document, e.g. `objectives[1].pass[0].criteria[0]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct YamlPath(pub Vec<PathSegment>);
-
-impl YamlPath {
-    /// The document root.
-    pub fn root() -> Self {
-        YamlPath(Vec::new())
-    }
-
-    /// This path extended by a mapping key.
-    pub fn key(&self, key: &str) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(PathSegment::Key(key.to_owned()));
-        YamlPath(segments)
-    }
-
-    /// This path extended by a sequence index.
-    pub fn index(&self, index: usize) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(PathSegment::Index(index));
-        YamlPath(segments)
-    }
-}
-
-impl fmt::Display for YamlPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("(document)");
-        }
-        for (segment_idx, segment) in self.0.iter().enumerate() {
-            match segment {
-                PathSegment::Key(key) if segment_idx == 0 => f.write_str(key)?,
-                PathSegment::Key(key) => write!(f, ".{key}")?,
-                PathSegment::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A position in the source text: line and column, both counted from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// Line, from 1.
-    pub line: usize,
-    /// Column in characters, from 1.
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
+use crate::yaml::{Location, YamlPath};
 
 /// Whether a diagnostic stops the file from being used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

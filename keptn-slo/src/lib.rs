@@ -9,6 +9,7 @@
 //!
 //! Main types: [`Slo`] (validated, from [`parse`]), [`SliValue`] (an SLI provider's answer),
 //! [`PastEvaluation`] (the baseline), [`Evaluation`] (the result, in Keptn's JSON shape).
+//! Diagnostics name a [`YamlPath`] and its line:column, found by [`yaml::SourceMap`].
 //!
 //! ```
 //! use keptn_slo::{parse, evaluate, SliValue, EvaluationResult};
@@ -34,20 +35,21 @@ mod diagnostic;
 mod engine;
 mod evaluation;
 mod history;
-mod locate;
 mod number;
 mod raw;
 mod spec;
+pub mod yaml;
 
 pub use aggregate::aggregate;
 pub use criteria::{Criterion, CriterionError, Operator, Threshold};
-pub use diagnostic::{Diagnostic, Error, Location, PathSegment, Problem, Severity, YamlPath};
+pub use diagnostic::{Diagnostic, Error, Problem, Severity};
 pub use engine::{evaluate, no_evaluation};
 pub use evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 pub use history::PastEvaluation;
 pub use spec::{
     Aggregate, CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
 };
+pub use yaml::{Location, PathSegment, YamlPath};
 
 /// The README's embedding example, compiled and run as a doctest.
 #[cfg(doctest)]

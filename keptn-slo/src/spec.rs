@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::criteria::Criterion;
-use crate::diagnostic::{Diagnostic, Error, PathSegment, Problem, Severity, YamlPath, suggest};
-use crate::locate::SourceMap;
+use crate::diagnostic::{Diagnostic, Error, Problem, Severity, suggest};
 use crate::raw::{self, Integer, RawComparison, RawCriteriaSet, RawObjective, RawSlo, Text};
+use crate::yaml::{PathSegment, SourceMap, YamlPath};
 
 /// A validated service-level objective file.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,7 +194,7 @@ pub fn parse(source: &str) -> Result<Parsed, Error> {
     checker.unknown_keys(&value);
     let raw: RawSlo = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = to_yaml_path(err.path());
-        let location = checker.source_map().value(&path);
+        let location = checker.source_map().value_location(&path);
         Error::Syntax(Diagnostic {
             severity: Severity::Error,
             path,
@@ -264,8 +264,8 @@ impl<'source> Checker<'source> {
 
     fn report(&mut self, severity: Severity, path: YamlPath, problem: Problem) {
         let location = match problem {
-            Problem::UnknownKey { .. } => self.source_map().key(&path),
-            _ => self.source_map().value(&path),
+            Problem::UnknownKey { .. } => self.source_map().key_location(&path),
+            _ => self.source_map().value_location(&path),
         };
         self.diagnostics.push(Diagnostic {
             severity,
@@ -337,13 +337,14 @@ impl<'source> Checker<'source> {
     fn slo(&mut self, raw: RawSlo) -> Slo {
         let root = YamlPath::root();
         let spec_version = raw.spec_version.map(|Text(version)| version);
-        if let Some(version) = &spec_version {
-            if version != "1.0" && !version.starts_with("0.1.") {
-                self.warning(
-                    root.key("spec_version"),
-                    Problem::UnknownSpecVersion(version.clone()),
-                );
-            }
+        if let Some(version) = &spec_version
+            && version != "1.0"
+            && !version.starts_with("0.1.")
+        {
+            self.warning(
+                root.key("spec_version"),
+                Problem::UnknownSpecVersion(version.clone()),
+            );
         }
         let filter = raw
             .filter

@@ -1,4 +1,5 @@
 //! Integration tests of the `keptn` binary: each module drives one command end to end.
 
 mod evaluate;
+mod serve;
 mod shipyard;

@@ -448,10 +448,10 @@ impl Transition<'_> {
             return false;
         }
         self.state.handled_triggers.push_back(id.to_owned());
-        if self.state.handled_triggers.len() > REMEMBERED_TRIGGER_IDS {
-            if let Some(oldest) = self.state.handled_triggers.pop_front() {
-                self.state.handled_trigger_set.remove(&oldest);
-            }
+        if self.state.handled_triggers.len() > REMEMBERED_TRIGGER_IDS
+            && let Some(oldest) = self.state.handled_triggers.pop_front()
+        {
+            self.state.handled_trigger_set.remove(&oldest);
         }
         true
     }

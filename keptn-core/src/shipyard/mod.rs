@@ -283,8 +283,9 @@ pub fn parse(source: &str) -> Result<Parsed, Error> {
         };
         v1::check(&raw, &mut diagnostics);
         let converted = v1::convert(&raw);
-        let empty_map = SourceMap::new("");
-        let mut converted_diagnostics = Diagnostics::new(&empty_map);
+        // The converted document has no source text: its findings stay unlocated.
+        let no_source = SourceMap::unlocated();
+        let mut converted_diagnostics = Diagnostics::new(&no_source);
         let shipyard = validate(&converted, &mut converted_diagnostics);
         // Findings about the generated document are only reported if v1::check missed them.
         if !diagnostics.has_errors() {
@@ -757,15 +758,14 @@ fn check_known_properties(
     };
     match task {
         "deployment" => {
-            if let Some(strategy) = text("deploymentstrategy") {
-                if !["direct", "blue_green_service", "duplicate", "user_managed"]
+            if let Some(strategy) = text("deploymentstrategy")
+                && !["direct", "blue_green_service", "duplicate", "user_managed"]
                     .contains(&strategy.as_str())
-                {
-                    diagnostics.warning(
+            {
+                diagnostics.warning(
                         &path.key("deploymentstrategy"),
                         format!("unknown deploymentstrategy '{strategy}' (helm-service knows direct, blue_green_service, duplicate, user_managed)"),
                     );
-                }
             }
         }
         "approval" => {
@@ -1113,7 +1113,7 @@ pub fn format_go_duration(duration: Duration) -> String {
     if total_millis == 0 {
         return "0s".to_owned();
     }
-    if total_millis % 1000 != 0 {
+    if !total_millis.is_multiple_of(1000) {
         return format!("{total_millis}ms");
     }
     let total_seconds = total_millis / 1000;

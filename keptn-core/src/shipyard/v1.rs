@@ -69,27 +69,27 @@ pub fn check(raw: &RawShipyardV1, diagnostics: &mut Diagnostics<'_>) {
                 }
             }
         }
-        if let Some(strategy) = &stage.deployment_strategy {
-            if strategy != "direct" && strategy != "blue_green_service" {
-                diagnostics.warning(&stage_path.key("deployment_strategy"), format!("unknown deployment_strategy '{strategy}' (v1 knows direct and blue_green_service)"));
-            }
+        if let Some(strategy) = &stage.deployment_strategy
+            && strategy != "direct"
+            && strategy != "blue_green_service"
+        {
+            diagnostics.warning(&stage_path.key("deployment_strategy"), format!("unknown deployment_strategy '{strategy}' (v1 knows direct and blue_green_service)"));
         }
-        if let Some(strategy) = &stage.remediation_strategy {
-            if strategy != "automated" {
-                diagnostics.warning(&stage_path.key("remediation_strategy"), format!("remediation_strategy '{strategy}' is not 'automated': no remediation sequence is generated"));
-            }
+        if let Some(strategy) = &stage.remediation_strategy
+            && strategy != "automated"
+        {
+            diagnostics.warning(&stage_path.key("remediation_strategy"), format!("remediation_strategy '{strategy}' is not 'automated': no remediation sequence is generated"));
         }
         if let Some(approval) = &stage.approval_strategy {
             for (key, value) in [("pass", &approval.pass), ("warning", &approval.warning)] {
-                if let Some(value) = value {
-                    if value != "automatic" && value != "manual" {
-                        diagnostics.warning(
-                            &stage_path.key("approval_strategy").key(key),
-                            format!(
-                                "approval strategy '{value}' is neither 'automatic' nor 'manual'"
-                            ),
-                        );
-                    }
+                if let Some(value) = value
+                    && value != "automatic"
+                    && value != "manual"
+                {
+                    diagnostics.warning(
+                        &stage_path.key("approval_strategy").key(key),
+                        format!("approval strategy '{value}' is neither 'automatic' nor 'manual'"),
+                    );
                 }
             }
         }

@@ -98,12 +98,12 @@ impl EventPattern {
         if tokens.iter().any(String::is_empty) {
             return Err(format!("event pattern '{text}' has an empty token"));
         }
-        if let Some(position) = tokens.iter().position(|token| token == ">") {
-            if position + 1 != tokens.len() {
-                return Err(format!(
-                    "event pattern '{text}' uses '>' before its last token"
-                ));
-            }
+        if let Some(position) = tokens.iter().position(|token| token == ">")
+            && position + 1 != tokens.len()
+        {
+            return Err(format!(
+                "event pattern '{text}' uses '>' before its last token"
+            ));
         }
         Ok(Self(tokens))
     }

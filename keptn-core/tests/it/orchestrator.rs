@@ -130,16 +130,16 @@ fn describe_event(event: &KeptnEvent) -> String {
         event.keptn_context.as_deref().unwrap_or("-")
     );
     let mut res = format!("{short_type} [{scope}]");
-    if let Some(result) = &event.data.result {
-        if matches!(
+    if let Some(result) = &event.data.result
+        && matches!(
             event.event_type,
             EventType::Sequence {
                 kind: SequenceEventKind::Finished,
                 ..
             }
-        ) {
-            res.push_str(&format!(" result={result}"));
-        }
+        )
+    {
+        res.push_str(&format!(" result={result}"));
     }
     if matches!(
         event.event_type,

@@ -1,5 +1,6 @@
 use super::{Aggregate, CompareWith, IncludeResults, parse};
-use crate::diagnostic::{Location, Problem, Severity};
+use crate::diagnostic::{Problem, Severity};
+use crate::yaml::Location;
 
 fn slo(source: &str) -> super::Slo {
     parse(source).expect("valid").slo.expect("not empty")

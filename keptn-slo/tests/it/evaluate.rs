@@ -159,10 +159,10 @@ fn check(case: &Case, mismatches: &mut Vec<String>) -> serde_json::Value {
             .unwrap_or(evaluation.result),
         "verdict"
     );
-    if let Some(score) = expect.score {
-        if (evaluation.score - score).abs() >= 1e-9 {
-            mismatches.push(format!("score: expected {score}, got {}", evaluation.score));
-        }
+    if let Some(score) = expect.score
+        && (evaluation.score - score).abs() >= 1e-9
+    {
+        mismatches.push(format!("score: expected {score}, got {}", evaluation.score));
     }
     if let Some(statuses) = &expect.statuses {
         let actual: Vec<Status> = indicators

@@ -1,0 +1,521 @@
+//! [`Store`] for [`Sqlite`]: the only file that speaks SQL.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use keptn_core::event::{KeptnEvent, Timestamp};
+use keptn_core::orchestrator::State;
+use keptn_core::ports::{AdapterError, EvaluationRecord, EventFilter, ProjectRecord, Store};
+use sqlx::sqlite::{SqliteRow, SqliteTransaction};
+use sqlx::{QueryBuilder, Row, Sqlite as Db};
+
+use super::{Error, Sqlite};
+
+/// Shorthand for the error of a failed statement.
+fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |source| Error::Query { operation, source }
+}
+
+/// The event's indexed columns, bound in the order of [`INSERT_EVENT`].
+const INSERT_EVENT: &str = "INSERT INTO events \
+     (id, type, keptn_context, project, stage, service, json, processed, published) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+
+/// Where an event enters the history.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// Accepted: in the inbox, unprocessed.
+    Accepted,
+    /// Emitted: in the outbox, unpublished.
+    Emitted,
+}
+
+fn check_id(event: &KeptnEvent) -> Result<(), Error> {
+    if event.id.is_empty() {
+        return Err(Error::EmptyEventId {
+            event_type: event.event_type.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Inserts `event` unless its id is in the history; returns whether it was inserted.
+async fn insert_event<'c, E>(executor: E, event: &KeptnEvent, origin: Origin) -> Result<bool, Error>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    let (processed, published) = match origin {
+        Origin::Accepted => (Some(0_i64), None),
+        Origin::Emitted => (None, Some(0_i64)),
+    };
+    let result = sqlx::query(INSERT_EVENT)
+        .bind(&event.id)
+        .bind(event.event_type.to_string())
+        .bind(event.keptn_context.as_deref())
+        .bind(event.data.project.as_deref())
+        .bind(event.data.stage.as_deref())
+        .bind(event.data.service.as_deref())
+        .bind(event.to_json())
+        .bind(processed)
+        .bind(published)
+        .execute(executor)
+        .await
+        .map_err(query_error("record an event"))?;
+    Ok(result.rows_affected() == 1)
+}
+
+fn decode_event(row: &SqliteRow) -> Result<KeptnEvent, Error> {
+    let id: String = row.try_get("id").map_err(query_error("read an event"))?;
+    let json: String = row.try_get("json").map_err(query_error("read an event"))?;
+    KeptnEvent::from_json(&json).map_err(|source| Error::Corrupt {
+        what: "event",
+        key: id,
+        source: Box::new(source),
+    })
+}
+
+fn decode_events(rows: &[SqliteRow]) -> Result<Vec<KeptnEvent>, Error> {
+    rows.iter().map(decode_event).collect()
+}
+
+fn to_i64(what: &'static str, value: u64) -> Result<i64, Error> {
+    i64::try_from(value).map_err(|_| Error::OutOfRange { what, value })
+}
+
+/// Takes the write lock at once, so a transaction never fails upgrading a read lock (which the
+/// busy timeout does not cover).
+async fn begin_write(
+    sqlite: &Sqlite,
+    operation: &'static str,
+) -> Result<SqliteTransaction<'static>, Error> {
+    sqlite
+        .pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(query_error(operation))
+}
+
+impl Sqlite {
+    async fn load_state_inner(&self) -> Result<Option<State>, Error> {
+        let row = sqlx::query("SELECT json FROM state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("load the state"))?;
+        let Some(row) = row else { return Ok(None) };
+        let json: String = row.try_get("json").map_err(query_error("load the state"))?;
+        let state = serde_json::from_str(&json).map_err(|source| Error::Corrupt {
+            what: "state",
+            key: "1".to_owned(),
+            source: Box::new(source),
+        })?;
+        Ok(Some(state))
+    }
+
+    async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
+        for event in events {
+            check_id(event)?;
+        }
+        if let [event] = events {
+            // One statement is one (durable) transaction.
+            return Ok(vec![
+                insert_event(&self.pool, event, Origin::Accepted).await?,
+            ]);
+        }
+        // Dropping `transaction` on any error below rolls everything back.
+        let mut transaction = begin_write(self, "accept events").await?;
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            accepted.push(insert_event(&mut *transaction, event, Origin::Accepted).await?);
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("accept events"))?;
+        Ok(accepted)
+    }
+
+    async fn commit_batch_inner(
+        &self,
+        state: &State,
+        processed: &[String],
+        emitted: &[KeptnEvent],
+    ) -> Result<(), Error> {
+        for event in emitted {
+            check_id(event)?;
+        }
+        let state_json =
+            serde_json::to_string(state).map_err(|source| Error::EncodeState { source })?;
+        // Dropping `transaction` on any error below rolls everything back.
+        let mut transaction = begin_write(self, "commit a transition").await?;
+        sqlx::query(
+            "INSERT INTO state (id, json) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+        )
+        .bind(state_json)
+        .execute(&mut *transaction)
+        .await
+        .map_err(query_error("save the state"))?;
+        for id in processed {
+            let result = sqlx::query(
+                "UPDATE events SET processed = 1 WHERE id = ? AND processed IS NOT NULL",
+            )
+            .bind(id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(query_error("mark an event processed"))?;
+            if result.rows_affected() == 0 {
+                return Err(Error::NotAccepted { id: id.clone() });
+            }
+        }
+        for event in emitted {
+            if !insert_event(&mut *transaction, event, Origin::Emitted).await? {
+                return Err(Error::DuplicateEvent {
+                    id: event.id.clone(),
+                });
+            }
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("commit a transition"))
+    }
+
+    async fn unprocessed_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
+        let rows = sqlx::query("SELECT id, json FROM events WHERE processed = 0 ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("list unprocessed events"))?;
+        decode_events(&rows)
+    }
+
+    async fn unpublished_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
+        let rows = sqlx::query("SELECT id, json FROM events WHERE published = 0 ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("list unpublished events"))?;
+        decode_events(&rows)
+    }
+
+    async fn mark_published_inner(&self, event_ids: &[String]) -> Result<(), Error> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = begin_write(self, "mark events published").await?;
+        for id in event_ids {
+            sqlx::query("UPDATE events SET published = 1 WHERE id = ? AND published = 0")
+                .bind(id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(query_error("mark events published"))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("mark events published"))
+    }
+
+    async fn events_inner(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, Error> {
+        let mut query = QueryBuilder::<Db>::new("SELECT id, json FROM events WHERE 1 = 1");
+        let columns = [
+            ("keptn_context", &filter.keptn_context),
+            ("type", &filter.event_type),
+            ("project", &filter.project),
+            ("stage", &filter.stage),
+            ("service", &filter.service),
+        ];
+        for (column, value) in columns {
+            if let Some(value) = value {
+                query
+                    .push(" AND ")
+                    .push(column)
+                    .push(" = ")
+                    .push_bind(value);
+            }
+        }
+        if filter.limit == 0 {
+            query.push(" ORDER BY seq");
+        } else {
+            let limit = to_i64("limit", filter.limit as u64)?;
+            query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+        }
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("list events"))?;
+        decode_events(&rows)
+    }
+
+    async fn create_project_inner(&self, project: &ProjectRecord) -> Result<(), Error> {
+        let mut transaction = begin_write(self, "create a project").await?;
+        let result = sqlx::query(
+            "INSERT INTO projects (name, shipyard, git_remote_url) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&project.name)
+        .bind(&project.shipyard)
+        .bind(project.git_remote_url.as_deref())
+        .execute(&mut *transaction)
+        .await
+        .map_err(query_error("create a project"))?;
+        if result.rows_affected() == 0 {
+            return Err(Error::ProjectExists {
+                name: project.name.clone(),
+            });
+        }
+        for service in &project.services {
+            insert_service(&mut *transaction, &project.name, service).await?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("create a project"))
+    }
+
+    async fn delete_project_inner(&self, name: &str) -> Result<(), Error> {
+        // Services go with the project (ON DELETE CASCADE); events and evaluations stay.
+        let result = sqlx::query("DELETE FROM projects WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("delete a project"))?;
+        if result.rows_affected() == 0 {
+            return Err(Error::ProjectNotFound {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn projects_inner(&self) -> Result<Vec<ProjectRecord>, Error> {
+        let mut reader = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("list projects"))?;
+        let project_rows =
+            sqlx::query("SELECT name, shipyard, git_remote_url FROM projects ORDER BY name")
+                .fetch_all(&mut *reader)
+                .await
+                .map_err(query_error("list projects"))?;
+        let service_rows = sqlx::query("SELECT project, name FROM services ORDER BY seq")
+            .fetch_all(&mut *reader)
+            .await
+            .map_err(query_error("list services"))?;
+        reader
+            .commit()
+            .await
+            .map_err(query_error("list projects"))?;
+        let mut services_by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &service_rows {
+            let project: String = row
+                .try_get("project")
+                .map_err(query_error("list services"))?;
+            let service: String = row.try_get("name").map_err(query_error("list services"))?;
+            services_by_project
+                .entry(project)
+                .or_default()
+                .push(service);
+        }
+        project_rows
+            .iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(query_error("list projects"))?;
+                Ok(ProjectRecord {
+                    services: services_by_project.remove(&name).unwrap_or_default(),
+                    shipyard: row
+                        .try_get("shipyard")
+                        .map_err(query_error("list projects"))?,
+                    git_remote_url: row
+                        .try_get("git_remote_url")
+                        .map_err(query_error("list projects"))?,
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_service_inner(&self, project: &str, service: &str) -> Result<(), Error> {
+        let mut transaction = begin_write(self, "create a service").await?;
+        let exists = sqlx::query("SELECT 1 FROM projects WHERE name = ?")
+            .bind(project)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(query_error("create a service"))?;
+        if exists.is_none() {
+            return Err(Error::ProjectNotFound {
+                name: project.to_owned(),
+            });
+        }
+        insert_service(&mut *transaction, project, service).await?;
+        transaction
+            .commit()
+            .await
+            .map_err(query_error("create a service"))
+    }
+
+    async fn record_evaluation_inner(&self, evaluation: &EvaluationRecord) -> Result<(), Error> {
+        let time = to_i64("time", evaluation.time.0)?;
+        // Idempotent by event id; recording it again replaces the fields (so an evaluation can
+        // be invalidated later) and keeps its place in the order.
+        sqlx::query(
+            "INSERT INTO evaluations \
+             (event_id, project, stage, service, time, data, invalidated) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (event_id) DO UPDATE SET project = excluded.project, \
+             stage = excluded.stage, service = excluded.service, time = excluded.time, \
+             data = excluded.data, invalidated = excluded.invalidated",
+        )
+        .bind(&evaluation.event_id)
+        .bind(&evaluation.project)
+        .bind(&evaluation.stage)
+        .bind(&evaluation.service)
+        .bind(time)
+        .bind(evaluation.data.to_string())
+        .bind(evaluation.invalidated)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("record an evaluation"))?;
+        Ok(())
+    }
+
+    async fn evaluations_inner(
+        &self,
+        project: &str,
+        stage: &str,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<EvaluationRecord>, Error> {
+        // LIMIT -1 is SQLite for "no limit".
+        let limit = if limit == 0 {
+            -1
+        } else {
+            to_i64("limit", limit as u64)?
+        };
+        let rows = sqlx::query(
+            "SELECT event_id, project, stage, service, time, data, invalidated FROM evaluations \
+             WHERE project = ? AND stage = ? AND service = ? \
+             ORDER BY time DESC, seq DESC LIMIT ?",
+        )
+        .bind(project)
+        .bind(stage)
+        .bind(service)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("list evaluations"))?;
+        rows.iter().map(decode_evaluation).collect()
+    }
+}
+
+async fn insert_service<'c, E>(executor: E, project: &str, service: &str) -> Result<(), Error>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    sqlx::query("INSERT INTO services (project, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        .bind(project)
+        .bind(service)
+        .execute(executor)
+        .await
+        .map_err(query_error("create a service"))?;
+    Ok(())
+}
+
+fn decode_evaluation(row: &SqliteRow) -> Result<EvaluationRecord, Error> {
+    let read = query_error("read an evaluation");
+    let event_id: String = row.try_get("event_id").map_err(read)?;
+    let get_text = |column: &str| -> Result<String, Error> {
+        row.try_get(column)
+            .map_err(query_error("read an evaluation"))
+    };
+    let time: i64 = row
+        .try_get("time")
+        .map_err(query_error("read an evaluation"))?;
+    let data_text = get_text("data")?;
+    let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| Error::Corrupt {
+        what: "evaluation",
+        key: event_id.clone(),
+        source,
+    };
+    let data = serde_json::from_str(&data_text).map_err(|source| corrupt(Box::new(source)))?;
+    let time = u64::try_from(time).map_err(|source| corrupt(Box::new(source)))?;
+    Ok(EvaluationRecord {
+        project: get_text("project")?,
+        stage: get_text("stage")?,
+        service: get_text("service")?,
+        time: Timestamp(time),
+        data,
+        invalidated: row
+            .try_get("invalidated")
+            .map_err(query_error("read an evaluation"))?,
+        event_id,
+    })
+}
+
+#[async_trait]
+impl Store for Sqlite {
+    async fn load_state(&self) -> Result<Option<State>, AdapterError> {
+        Ok(self.load_state_inner().await?)
+    }
+
+    async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError> {
+        Ok(self.accept_batch_inner(events).await?)
+    }
+
+    async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
+        Ok(self.unprocessed_inner().await?)
+    }
+
+    async fn commit_batch(
+        &self,
+        state: &State,
+        processed: &[String],
+        emitted: &[KeptnEvent],
+    ) -> Result<(), AdapterError> {
+        Ok(self.commit_batch_inner(state, processed, emitted).await?)
+    }
+
+    async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
+        Ok(self.unpublished_inner().await?)
+    }
+
+    async fn mark_published(&self, event_ids: &[String]) -> Result<(), AdapterError> {
+        Ok(self.mark_published_inner(event_ids).await?)
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, AdapterError> {
+        Ok(self.events_inner(filter).await?)
+    }
+
+    async fn create_project(&self, project: &ProjectRecord) -> Result<(), AdapterError> {
+        Ok(self.create_project_inner(project).await?)
+    }
+
+    async fn delete_project(&self, name: &str) -> Result<(), AdapterError> {
+        Ok(self.delete_project_inner(name).await?)
+    }
+
+    async fn projects(&self) -> Result<Vec<ProjectRecord>, AdapterError> {
+        Ok(self.projects_inner().await?)
+    }
+
+    async fn create_service(&self, project: &str, service: &str) -> Result<(), AdapterError> {
+        Ok(self.create_service_inner(project, service).await?)
+    }
+
+    async fn record_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), AdapterError> {
+        Ok(self.record_evaluation_inner(evaluation).await?)
+    }
+
+    async fn evaluations(
+        &self,
+        project: &str,
+        stage: &str,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<EvaluationRecord>, AdapterError> {
+        Ok(self
+            .evaluations_inner(project, stage, service, limit)
+            .await?)
+    }
+}

@@ -1,0 +1,542 @@
+//! The HTTP API of `keptn serve` (axum): Keptn's event intake and the control-plane routes.
+//!
+//! Every route but `/health` requires the `x-token` header (compared in constant time). Errors
+//! are one enum, [`ApiError`], with one `IntoResponse`: `{"code": N, "message": "..."}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use keptn_core::event::{EventType, KeptnEvent, SequenceEventKind};
+use keptn_core::orchestrator::{Control, ControlAction, ExecutionStatus, Input};
+use keptn_core::ports::{AdapterError, AdapterErrorKind, EventFilter, ProjectRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use super::intake::{Intake, Received};
+
+/// The largest request body accepted (Keptn's distributor allowed 64 KB; shipyards and
+/// resources get more room).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The API token.
+    pub token: Arc<String>,
+    /// The event intake (store, orchestration loop, metrics).
+    pub intake: Intake,
+}
+
+/// The router; tests drive it with `oneshot`, `keptn serve` with a socket.
+pub fn app(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/event", post(post_event).get(get_events))
+        .route("/api/v1/project", post(create_project).get(list_projects))
+        .route(
+            "/api/v1/project/{project}",
+            get(get_project).delete(delete_project),
+        )
+        .route("/api/v1/project/{project}/service", post(create_service))
+        .route("/api/v1/sequence/{project}", get(list_sequences))
+        .route(
+            "/api/v1/sequence/{project}/{keptn_context}/control",
+            post(control_sequence),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Every way a request can fail.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no or wrong `x-token`.
+    Unauthorized,
+    /// 400: the request is malformed; nothing was stored.
+    BadRequest(String),
+    /// 404.
+    NotFound(String),
+    /// 409: the thing exists already.
+    Conflict(String),
+    /// 503: the orchestration loop is not running.
+    Unavailable(String),
+    /// 500.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid x-token header".to_owned(),
+            ),
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            ApiError::Conflict(message) => (StatusCode::CONFLICT, message),
+            ApiError::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
+            ApiError::Internal(message) => (StatusCode::INTERNAL_SERVER_ERROR, message),
+        };
+        (
+            status,
+            Json(json!({ "code": status.as_u16(), "message": message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<AdapterError> for ApiError {
+    fn from(err: AdapterError) -> Self {
+        match err.kind {
+            AdapterErrorKind::NotFound => ApiError::NotFound(err.to_string()),
+            AdapterErrorKind::Conflict => ApiError::Conflict(err.to_string()),
+            AdapterErrorKind::Invalid => ApiError::BadRequest(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get("x-token")
+        .map(|value| value.as_bytes());
+    let valid = presented.is_some_and(|presented| {
+        presented.len() == state.token.len() && bool::from(presented.ct_eq(state.token.as_bytes()))
+    });
+    if valid {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.intake.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/event`: a Keptn CloudEvent in structured JSON (`application/cloudevents+json`
+/// or `application/json`) or in HTTP binary mode (`ce-*` headers, data in the body).
+async fn post_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let mut event = parse_event(&headers, &body)?;
+    check_event(&event)?;
+    Intake::normalise(&mut event);
+    let keptn_context = event.keptn_context.clone().unwrap_or_default();
+    let id = event.id.clone();
+    let received = state
+        .intake
+        .receive(event)
+        .await
+        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    let status = match received {
+        Received::Accepted | Received::Duplicate => StatusCode::ACCEPTED,
+    };
+    Ok((
+        status,
+        Json(json!({ "keptnContext": keptn_context, "id": id })),
+    )
+        .into_response())
+}
+
+fn parse_event(headers: &HeaderMap, body: &[u8]) -> Result<KeptnEvent, ApiError> {
+    let header_text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(event_type) = header_text("ce-type") {
+        // HTTP binary mode: attributes in headers, data in the body.
+        let mut object = serde_json::Map::new();
+        for (name, value) in headers {
+            if let (Some(attribute), Ok(text)) = (name.as_str().strip_prefix("ce-"), value.to_str())
+            {
+                object.insert(attribute.to_owned(), Value::String(text.to_owned()));
+            }
+        }
+        object.insert("type".to_owned(), Value::String(event_type.to_owned()));
+        if !body.is_empty() {
+            let data: Value = serde_json::from_slice(body)
+                .map_err(|err| ApiError::BadRequest(format!("event data is not JSON: {err}")))?;
+            object.insert("data".to_owned(), data);
+        }
+        return KeptnEvent::from_json_value(Value::Object(object))
+            .map_err(|err| ApiError::BadRequest(err.to_string()));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("event is not UTF-8 text".to_owned()))?;
+    KeptnEvent::from_json(text).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+/// Keptn events only: a `sh.keptn.` type, and a project for task and sequence events.
+fn check_event(event: &KeptnEvent) -> Result<(), ApiError> {
+    match &event.event_type {
+        EventType::Other(other) if !other.starts_with("sh.keptn.") => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown event type '{other}', expected sh.keptn.event.<task>.<kind> or sh.keptn.event.<stage>.<sequence>.<kind>"
+            )));
+        }
+        EventType::Other(_) => {}
+        EventType::Task { .. } | EventType::Sequence { .. } => {
+            if event.data.project.as_deref().is_none_or(str::is_empty) {
+                return Err(ApiError::BadRequest(
+                    "event data has no 'project'".to_owned(),
+                ));
+            }
+        }
+    }
+    if let EventType::Sequence {
+        stage,
+        kind: SequenceEventKind::Triggered,
+        ..
+    } = &event.event_type
+    {
+        if event.data.service.as_deref().is_none_or(str::is_empty) {
+            return Err(ApiError::BadRequest(
+                "a sequence trigger needs data.service".to_owned(),
+            ));
+        }
+        if event
+            .data
+            .stage
+            .as_deref()
+            .is_some_and(|data_stage| data_stage != stage)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "data.stage '{}' does not match the stage '{stage}' of the event type",
+                event.data.stage.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventQuery {
+    keptn_context: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    project: Option<String>,
+    stage: Option<String>,
+    service: Option<String>,
+    #[serde(default)]
+    limit: usize,
+}
+
+async fn get_events(
+    State(state): State<AppState>,
+    Query(query): Query<EventQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = EventFilter {
+        keptn_context: query.keptn_context,
+        event_type: query.event_type,
+        project: query.project,
+        stage: query.stage,
+        service: query.service,
+        limit: query.limit,
+    };
+    let events = state.intake.store.events(&filter).await?;
+    let events: Vec<Value> = events
+        .iter()
+        .map(|event| serde_json::from_str(&event.to_json()).expect("an event's JSON parses"))
+        .collect();
+    Ok(Json(json!({ "events": events })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateProject {
+    name: String,
+    /// The shipyard, base64-encoded as Keptn's API takes it.
+    shipyard: String,
+    #[serde(rename = "gitRemoteURL", alias = "gitRemoteUrl")]
+    git_remote_url: Option<String>,
+}
+
+async fn create_project(
+    State(state): State<AppState>,
+    Json(request): Json<CreateProject>,
+) -> Result<Response, ApiError> {
+    if !keptn_core::shipyard::is_valid_entity_name(&request.name) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid project name '{}': lowercase letters, digits and '-', starting with a letter",
+            request.name
+        )));
+    }
+    let shipyard_bytes = base64::engine::general_purpose::STANDARD
+        .decode(request.shipyard.trim())
+        .map_err(|err| ApiError::BadRequest(format!("shipyard is not base64: {err}")))?;
+    let shipyard_text = String::from_utf8(shipyard_bytes)
+        .map_err(|_| ApiError::BadRequest("shipyard is not UTF-8 text".to_owned()))?;
+    let parsed = keptn_core::shipyard::parse(&shipyard_text).map_err(|err| match &err {
+        keptn_core::Error::InvalidShipyard { diagnostics } => ApiError::BadRequest(format!(
+            "invalid shipyard:\n{}",
+            diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
+    let record = ProjectRecord {
+        name: request.name.clone(),
+        shipyard: shipyard_text,
+        git_remote_url: request.git_remote_url,
+        services: Vec::new(),
+    };
+    state.intake.store.create_project(&record).await?;
+    state
+        .intake
+        .engine
+        .submit(
+            Input::SetShipyard {
+                project: request.name.clone(),
+                shipyard: parsed.shipyard,
+            },
+            None,
+        )
+        .await
+        .map_err(|err| ApiError::Unavailable(format!("{err:#}")))?;
+    Ok((StatusCode::CREATED, Json(json!({ "name": request.name }))).into_response())
+}
+
+fn project_json(project: &ProjectRecord) -> Value {
+    json!({
+        "projectName": project.name,
+        "gitRemoteURL": project.git_remote_url,
+        "shipyard": project.shipyard,
+        "services": project.services,
+    })
+}
+
+async fn list_projects(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let projects = state.intake.store.projects().await?;
+    Ok(Json(
+        json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn find_project(state: &AppState, name: &str) -> Result<ProjectRecord, ApiError> {
+    state
+        .intake
+        .store
+        .projects()
+        .await?
+        .into_iter()
+        .find(|project| project.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("project '{name}' does not exist")))
+}
+
+async fn get_project(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(project_json(&find_project(&state, &project).await?)))
+}
+
+async fn delete_project(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    find_project(&state, &project).await?;
+    state.intake.store.delete_project(&project).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateService {
+    service_name: String,
+}
+
+async fn create_service(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Json(request): Json<CreateService>,
+) -> Result<StatusCode, ApiError> {
+    if !keptn_core::shipyard::is_valid_entity_name(&request.service_name) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid service name '{}'",
+            request.service_name
+        )));
+    }
+    find_project(&state, &project).await?;
+    state
+        .intake
+        .store
+        .create_service(&project, &request.service_name)
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SequenceQuery {
+    stage: Option<String>,
+    service: Option<String>,
+    state: Option<String>,
+    keptn_context: Option<String>,
+}
+
+/// `GET /api/v1/sequence/{project}`: every sequence run (one per stage), newest first, with its
+/// state: `queued`, `started`, `waiting` (for approval), `finished` (with `result`) or
+/// `triggered` (accepted, not yet taken up).
+async fn list_sequences(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<SequenceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = EventFilter {
+        project: Some(project.clone()),
+        keptn_context: query.keptn_context.clone(),
+        stage: query.stage.clone(),
+        service: query.service.clone(),
+        ..EventFilter::default()
+    };
+    let events = state.intake.store.events(&filter).await?;
+    // Keyed by (context, stage, sequence): the trigger, then the finish if any.
+    let mut runs: BTreeMap<(String, String, String), (KeptnEvent, Option<KeptnEvent>)> =
+        BTreeMap::new();
+    for event in events {
+        let EventType::Sequence {
+            stage,
+            sequence,
+            kind,
+        } = &event.event_type
+        else {
+            continue;
+        };
+        let key = (
+            event.keptn_context.clone().unwrap_or_default(),
+            stage.clone(),
+            sequence.clone(),
+        );
+        match kind {
+            SequenceEventKind::Triggered => {
+                runs.entry(key).or_insert_with(|| (event.clone(), None));
+            }
+            SequenceEventKind::Finished => {
+                if let Some(run) = runs.get_mut(&key) {
+                    run.1 = Some(event.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let orchestrator_state = state.intake.engine.read_state().await;
+    let mut sequences: Vec<Value> = runs
+        .into_iter()
+        .map(|((keptn_context, stage, sequence), (trigger, finished))| {
+            let execution = orchestrator_state.executions.values().find(|execution| {
+                execution.keptn_context == keptn_context
+                    && execution.stage == stage
+                    && execution.sequence.name == sequence
+            });
+            let (run_state, result, current_task) = match (&finished, execution) {
+                (Some(finished), _) => (
+                    "finished",
+                    finished
+                        .data
+                        .result
+                        .as_ref()
+                        .map(|result| result.as_str().to_owned()),
+                    None,
+                ),
+                (None, Some(execution)) => (
+                    match execution.status {
+                        ExecutionStatus::Queued => "queued",
+                        ExecutionStatus::Active | ExecutionStatus::Resuming => "started",
+                        ExecutionStatus::WaitingForApproval => "waiting",
+                    },
+                    None,
+                    execution
+                        .current_task
+                        .as_ref()
+                        .map(|task| task.name.clone()),
+                ),
+                (None, None) => ("triggered", None, None),
+            };
+            json!({
+                "keptnContext": keptn_context,
+                "project": project,
+                "stage": stage,
+                "service": trigger.data.service,
+                "name": sequence,
+                "state": run_state,
+                "result": result,
+                "currentTask": current_task,
+                "time": trigger.time,
+                "finishedTime": finished.as_ref().and_then(|event| event.time.clone()),
+                "message": finished.as_ref().and_then(|event| event.data.message.clone()),
+            })
+        })
+        .filter(|sequence| {
+            query
+                .state
+                .as_deref()
+                .is_none_or(|wanted| sequence["state"] == wanted)
+        })
+        .collect();
+    sequences.sort_by(|left, right| right["time"].as_str().cmp(&left["time"].as_str()));
+    Ok(Json(json!({ "sequences": sequences })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ControlRequest {
+    state: String,
+    stage: Option<String>,
+}
+
+async fn control_sequence(
+    State(state): State<AppState>,
+    Path((project, keptn_context)): Path<(String, String)>,
+    Json(request): Json<ControlRequest>,
+) -> Result<StatusCode, ApiError> {
+    let action = match request.state.as_str() {
+        "abort" => ControlAction::Abort,
+        "pause" => ControlAction::Pause,
+        "resume" => ControlAction::Resume,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown sequence control state '{other}', expected abort, pause or resume"
+            )));
+        }
+    };
+    let control = Control {
+        project,
+        keptn_context,
+        stage: request.stage,
+        action,
+    };
+    state
+        .intake
+        .engine
+        .submit(Input::Control(control), None)
+        .await
+        .map_err(|err| ApiError::Unavailable(format!("{err:#}")))?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,221 @@
+//! The orchestration loop: one task owns the orchestrator and runs every input through it.
+//!
+//! For each input: `Orchestrator::handle(now, input)`, then one store transaction (new state,
+//! the input marked processed, the emitted events into history and outbox), then the emitted
+//! events go on the bus and are marked published. Inputs are handled strictly one at a time, so
+//! the state in memory is always the state last committed.
+//!
+//! A failed commit stops the loop: the in-memory state is then ahead of the store, and the only
+//! safe continuation is a restart that reloads the committed state and replays the inbox.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keptn_core::event::{KeptnEvent, Timestamp};
+use keptn_core::orchestrator::{Command, Input, Orchestrator, Output, State};
+use keptn_core::ports::Store;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::metrics::Metrics;
+
+/// The current time as the orchestrator counts it (milliseconds since the Unix epoch).
+pub fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
+    Timestamp(millis)
+}
+
+/// How many waiting inputs are committed together at most.
+const MAX_BATCH: usize = 256;
+
+/// How many published events may wait to be marked published while the loop is busy.
+const MAX_UNMARKED: usize = 4096;
+
+/// One request to the loop.
+struct Request {
+    input: Input,
+    /// The id of the accepted event this input is, to mark it processed in the same commit.
+    processed: Option<String>,
+    /// Told when the transition is committed (or failed).
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// A handle to submit inputs to the orchestration loop; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: mpsc::Sender<Request>,
+    snapshots: Arc<tokio::sync::RwLock<State>>,
+}
+
+impl EngineHandle {
+    /// Submits an input and waits until its transition is committed.
+    pub async fn submit(&self, input: Input, processed: Option<String>) -> anyhow::Result<()> {
+        let (done, committed) = oneshot::channel();
+        self.requests
+            .send(Request {
+                input,
+                processed,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the orchestration loop has stopped"))?;
+        committed
+            .await
+            .map_err(|_| anyhow::anyhow!("the orchestration loop has stopped"))?
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Queues an input without waiting for its commit (inputs are handled in queue order).
+    pub async fn enqueue(&self, input: Input, processed: Option<String>) -> anyhow::Result<()> {
+        self.requests
+            .send(Request {
+                input,
+                processed,
+                done: None,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the orchestration loop has stopped"))
+    }
+
+    /// The orchestrator state as of the last committed transition.
+    pub async fn state(&self) -> State {
+        self.snapshots.read().await.clone()
+    }
+
+    /// A read lock on the state as of the last committed transition (no copy).
+    pub async fn read_state(&self) -> tokio::sync::RwLockReadGuard<'_, State> {
+        self.snapshots.read().await
+    }
+}
+
+/// Starts the loop. `bus` receives every emitted event after it is committed.
+pub fn start(
+    orchestrator: Orchestrator,
+    store: Arc<dyn Store>,
+    bus: broadcast::Sender<KeptnEvent>,
+    metrics: Arc<Metrics>,
+) -> (EngineHandle, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let (requests, receiver) = mpsc::channel(1024);
+    let snapshots = Arc::new(tokio::sync::RwLock::new(orchestrator.state.clone()));
+    let handle = EngineHandle {
+        requests,
+        snapshots: Arc::clone(&snapshots),
+    };
+    let task = tokio::spawn(run(orchestrator, store, bus, receiver, snapshots, metrics));
+    (handle, task)
+}
+
+async fn run(
+    mut orchestrator: Orchestrator,
+    store: Arc<dyn Store>,
+    bus: broadcast::Sender<KeptnEvent>,
+    mut requests: mpsc::Receiver<Request>,
+    snapshots: Arc<tokio::sync::RwLock<State>>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    // A wake-up asked for before a restart is due now at the latest.
+    let mut wake_at: Option<Timestamp> = orchestrator.state.scheduled_wake;
+    let mut unmarked: Vec<String> = Vec::new();
+    loop {
+        let sleep = match wake_at {
+            Some(at) => Duration::from_millis(at.0.saturating_sub(now().0)),
+            None => Duration::from_secs(3600),
+        };
+        let first = tokio::select! {
+            request = requests.recv() => match request {
+                Some(request) => request,
+                None => return Ok(()),
+            },
+            () = tokio::time::sleep(sleep), if wake_at.is_some() => {
+                Request { input: Input::Tick, processed: None, done: None }
+            }
+        };
+        // Group commit: every input already waiting is handled now and committed with this one,
+        // so a burst costs one durable write instead of one per event.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut emitted = Vec::new();
+        let mut processed = Vec::new();
+        let mut waiting = Vec::new();
+        for request in batch {
+            for output in orchestrator.handle(now(), request.input) {
+                match output {
+                    Output::Emit(event) => emitted.push(event),
+                    Output::Command(Command::WakeAt(at)) => wake_at = Some(at),
+                    Output::Command(Command::CancelWake) => wake_at = None,
+                    Output::Command(Command::Ignored { reason }) => {
+                        eprintln!("keptn serve: ignored input: {reason}");
+                    }
+                }
+            }
+            processed.extend(request.processed);
+            waiting.extend(request.done);
+        }
+        let store_started = std::time::Instant::now();
+        let committed = store
+            .commit_batch(&orchestrator.state, &processed, &emitted)
+            .await;
+        metrics.observe_store_commit(store_started.elapsed());
+        if let Err(err) = committed {
+            let message = format!("cannot commit an orchestrator transition: {err}");
+            for done in waiting {
+                let _ = done.send(Err(message.clone()));
+            }
+            anyhow::bail!(message);
+        }
+        *snapshots.write().await = orchestrator.state.clone();
+        for done in waiting {
+            let _ = done.send(Ok(()));
+        }
+        // Marking events published is one more durable write; under load it waits until the
+        // queue is empty (or many are pending). A crash before it only means those events are
+        // published again on start, which consumers deduplicate by id.
+        send_to_bus(&bus, &emitted, &metrics);
+        unmarked.extend(emitted.iter().map(|event| event.id.clone()));
+        if requests.is_empty() || unmarked.len() >= MAX_UNMARKED {
+            mark_published(&store, &mut unmarked).await?;
+        }
+        metrics.observe_transition(started.elapsed(), orchestrator.state.executions.len());
+    }
+}
+
+/// Puts committed events on the bus and marks them published.
+pub async fn publish(
+    store: &Arc<dyn Store>,
+    bus: &broadcast::Sender<KeptnEvent>,
+    events: &[KeptnEvent],
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    send_to_bus(bus, events, metrics);
+    let mut ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
+    mark_published(store, &mut ids).await
+}
+
+fn send_to_bus(bus: &broadcast::Sender<KeptnEvent>, events: &[KeptnEvent], metrics: &Metrics) {
+    for event in events {
+        metrics.event_out(event);
+        // No subscriber is not an error: the events are in the history either way.
+        let _ = bus.send(event.clone());
+    }
+}
+
+async fn mark_published(store: &Arc<dyn Store>, ids: &mut Vec<String>) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    store
+        .mark_published(ids)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot mark events published: {err}"))?;
+    ids.clear();
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Integrations that run inside `keptn serve`, subscribed through the uniform.
+//!
+//! Each listens on the bus, takes the events its uniform entry subscribes to, and answers
+//! through the same intake as the API. Answers get ids derived from the trigger's id, so an
+//! answer repeated after a restart is recognised as a duplicate and changes nothing.
+//!
+//! Built-in kinds, chosen by the uniform entry's `name`:
+//! - `noop`: answers every subscribed `.triggered` task with `.started` and `.finished` (pass);
+//!   for placeholders and for measuring orchestration overhead.
+//! - `approval-service`: Keptn's approval rules (`slo-semantics` §4.1 of the control-plane
+//!   spec): automatic approvals finish at once, a `fail` result is declined, anything else waits
+//!   for a person (`POST /api/v1/approval/...`).
+//!
+//! Entries with other names are external integrations; they receive events from the API.
+
+use keptn_core::event::{EventData, EventType, KeptnEvent, TaskEventKind, TaskResult, TaskStatus};
+use keptn_core::uniform::{Integration, Uniform};
+use tokio::sync::broadcast;
+
+use super::intake::Intake;
+
+/// Starts every built-in integration the uniform lists; returns their names.
+pub fn start(
+    uniform: &Uniform,
+    bus: &broadcast::Sender<KeptnEvent>,
+    intake: &Intake,
+) -> Vec<String> {
+    let mut started = Vec::new();
+    for integration in &uniform.integrations {
+        let kind = match integration.name.as_str() {
+            "noop" => Kind::Noop,
+            "approval-service" => Kind::Approval,
+            _ => continue,
+        };
+        started.push(integration.name.clone());
+        tokio::spawn(listen(
+            kind,
+            integration.clone(),
+            bus.subscribe(),
+            intake.clone(),
+        ));
+    }
+    started
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Noop,
+    Approval,
+}
+
+async fn listen(
+    kind: Kind,
+    integration: Integration,
+    mut events: broadcast::Receiver<KeptnEvent>,
+    intake: Intake,
+) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(n_missed)) => {
+                eprintln!(
+                    "keptn serve: integration {} missed {n_missed} events",
+                    integration.name
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !subscribed(&integration, &event) {
+            continue;
+        }
+        let answers = match kind {
+            Kind::Noop => noop(&integration.name, &event),
+            Kind::Approval => approval(&integration.name, &event),
+        };
+        if answers.is_empty() {
+            continue;
+        }
+        let results = match intake.receive_all(answers).await {
+            Ok(results) => results,
+            Err(err) => vec![Err(err)],
+        };
+        for err in results.into_iter().filter_map(Result::err) {
+            eprintln!("keptn serve: integration {}: {err:#}", integration.name);
+        }
+    }
+}
+
+fn subscribed(integration: &Integration, event: &KeptnEvent) -> bool {
+    let event_type = event.event_type.to_string();
+    let (project, stage, service) = event.scope().unwrap_or(("", "", ""));
+    integration.subscriptions.iter().any(|subscription| {
+        subscription.event.matches(&event_type)
+            && subscription.filter.matches(project, stage, service)
+    })
+}
+
+/// An answer to a task's `.triggered` event, with an id derived from it.
+pub fn answer(
+    source: &str,
+    trigger: &KeptnEvent,
+    kind: TaskEventKind,
+    result: Option<TaskResult>,
+    message: Option<String>,
+) -> Option<KeptnEvent> {
+    let EventType::Task { task, .. } = &trigger.event_type else {
+        return None;
+    };
+    let event_type = EventType::task(task, kind).ok()?;
+    let mut data = EventData {
+        project: trigger.data.project.clone(),
+        stage: trigger.data.stage.clone(),
+        service: trigger.data.service.clone(),
+        labels: trigger.data.labels.clone(),
+        status: Some(TaskStatus::Succeeded),
+        result: None,
+        message,
+        ..EventData::default()
+    };
+    if kind == TaskEventKind::Finished {
+        data.result = Some(result.unwrap_or(TaskResult::Pass));
+    }
+    let id = format!("{}-{source}-{}", trigger.id, kind.as_str());
+    let mut event = KeptnEvent::new(&id, source, event_type, data);
+    event.keptn_context = trigger.keptn_context.clone();
+    event.triggered_id = Some(trigger.id.clone());
+    event.git_commit_id = trigger.git_commit_id.clone();
+    event.time = Some(keptn_core::event::format_rfc3339(super::engine::now()));
+    Some(event)
+}
+
+fn is_triggered_task(event: &KeptnEvent) -> bool {
+    matches!(
+        &event.event_type,
+        EventType::Task {
+            kind: TaskEventKind::Triggered,
+            ..
+        }
+    )
+}
+
+fn noop(name: &str, event: &KeptnEvent) -> Vec<KeptnEvent> {
+    if !is_triggered_task(event) {
+        return Vec::new();
+    }
+    [
+        answer(name, event, TaskEventKind::Started, None, None),
+        answer(
+            name,
+            event,
+            TaskEventKind::Finished,
+            Some(TaskResult::Pass),
+            Some("noop".to_owned()),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Keptn's approval-service rules.
+fn approval(name: &str, event: &KeptnEvent) -> Vec<KeptnEvent> {
+    if !is_triggered_task(event) {
+        return Vec::new();
+    }
+    let result = event
+        .data
+        .result
+        .as_ref()
+        .map(|result| result.as_str().to_owned())
+        .or_else(|| {
+            event
+                .data
+                .fields
+                .get("evaluation")
+                .and_then(|evaluation| evaluation.get("result"))
+                .and_then(|result| result.as_str())
+                .map(str::to_owned)
+        });
+    let strategy_for = |key: &str| {
+        event
+            .data
+            .fields
+            .get("approval")
+            .and_then(|approval| approval.get(key))
+            .and_then(|strategy| strategy.as_str())
+            .map(str::to_owned)
+    };
+    let strategy = match result.as_deref() {
+        Some("pass") => strategy_for("pass"),
+        Some("warning") => strategy_for("warning"),
+        _ => None,
+    };
+    let started_message = format!(
+        "Approval strategy for result '{}': {}",
+        result.as_deref().unwrap_or(""),
+        strategy.as_deref().unwrap_or("manual")
+    );
+    let mut answers: Vec<KeptnEvent> = answer(
+        name,
+        event,
+        TaskEventKind::Started,
+        None,
+        Some(started_message),
+    )
+    .into_iter()
+    .collect();
+    let finished = match (result.as_deref(), strategy.as_deref()) {
+        (Some("pass" | "warning"), Some("automatic")) => answer(
+            name,
+            event,
+            TaskEventKind::Finished,
+            Some(TaskResult::Pass),
+            Some("approved automatically".to_owned()),
+        ),
+        (Some("fail"), _) => answer(
+            name,
+            event,
+            TaskEventKind::Finished,
+            Some(TaskResult::Fail),
+            Some("declined automatically: the previous task failed".to_owned()),
+        ),
+        _ => None,
+    };
+    answers.extend(finished);
+    answers
+}

@@ -1,0 +1,249 @@
+//! `keptn serve`: the control plane on the embedded default, one process, no setup.
+//!
+//! Start-up: open (or create) the data directory, its SQLite database and the API token; load
+//! the orchestrator state; start the in-process integrations of the uniform; republish events
+//! that were committed but not published (outbox) and replay events that were accepted but not
+//! processed (inbox); then serve the HTTP API. A `kill -9` at any moment loses no accepted event:
+//! the next start picks up exactly where the last commit left off.
+
+pub mod api;
+pub mod engine;
+pub mod intake;
+pub mod integrations;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use keptn_core::orchestrator::{Config as OrchestratorConfig, Input, Orchestrator};
+use keptn_core::ports::Store;
+use keptn_core::uniform::Uniform;
+
+use crate::{Exit, InvalidInput};
+
+/// Arguments of `keptn serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the database, the API token and the configuration repositories live.
+    #[arg(long, value_name = "DIR", env = "KEPTN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address the HTTP API listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The uniform: which integrations run and what they subscribe to. Default: Keptn's
+    /// approval-service on approval.triggered.
+    #[arg(long, value_name = "FILE")]
+    pub uniform: Option<PathBuf>,
+}
+
+/// The API token file inside the data directory (0600).
+pub const TOKEN_FILE: &str = "api-token";
+
+/// Runs `keptn serve` until interrupted.
+pub fn run(args: &Args) -> anyhow::Result<Exit> {
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    let uniform = match &args.uniform {
+        Some(path) => read_uniform(path)?,
+        None => default_uniform(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(data_dir, args.listen, uniform))?;
+    Ok(Exit::Success)
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(PathBuf::from(home).join(".keptn").join("data"))
+}
+
+/// Keptn's approval-service; everything else is left to external integrations.
+fn default_uniform() -> Uniform {
+    let mut uniform = Uniform::keptn_defaults();
+    uniform
+        .integrations
+        .retain(|integration| integration.name == "approval-service");
+    uniform
+}
+
+fn read_uniform(path: &Path) -> anyhow::Result<Uniform> {
+    let file = crate::source::SourceFile::read(path)?;
+    match keptn_core::uniform::parse(&file.text) {
+        Ok((uniform, warnings)) => {
+            for warning in warnings {
+                eprintln!("{}: {warning}", path.display());
+            }
+            Ok(uniform)
+        }
+        Err(keptn_core::Error::InvalidUniform { diagnostics }) => {
+            let lines: Vec<String> = diagnostics
+                .iter()
+                .map(|diagnostic| format!("{}:{diagnostic}", path.display()))
+                .collect();
+            Err(InvalidInput(lines.join("\n")).into())
+        }
+        Err(other) => Err(InvalidInput(format!("{}: {other}", path.display())).into()),
+    }
+}
+
+/// The API token: `KEPTN_API_TOKEN` if set, else the one stored in the data directory, else a
+/// new random one (stored 0600 and printed once).
+fn api_token(data_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("KEPTN_API_TOKEN")
+        && !token.is_empty()
+    {
+        return Ok(token);
+    }
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &token)
+        .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+    println!(
+        "keptn serve: new API token (stored in {}): {token}",
+        path.display()
+    );
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// The `.triggered` events of the tasks that executions are waiting on.
+async fn open_task_triggers(
+    store: &Arc<dyn Store>,
+    state: &keptn_core::orchestrator::State,
+) -> anyhow::Result<Vec<keptn_core::event::KeptnEvent>> {
+    let mut triggers = Vec::new();
+    for execution in state.executions.values() {
+        let Some(task) = &execution.current_task else {
+            continue;
+        };
+        if task.dispatched_at.is_none() {
+            continue;
+        }
+        let filter = keptn_core::ports::EventFilter {
+            keptn_context: Some(execution.keptn_context.clone()),
+            event_type: Some(format!("sh.keptn.event.{}.triggered", task.name)),
+            ..keptn_core::ports::EventFilter::default()
+        };
+        let events = store
+            .events(&filter)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot read the history: {err}"))?;
+        triggers.extend(
+            events
+                .into_iter()
+                .filter(|event| event.id == task.triggered_id),
+        );
+    }
+    Ok(triggers)
+}
+
+async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let token = api_token(&data_dir)?;
+    let config = keptn_adapters::sqlite::Config::new(data_dir.join("keptn.db"))
+        .validate()
+        .map_err(|err| anyhow::anyhow!("invalid database path: {err}"))?;
+    let store: Arc<dyn Store> = Arc::new(
+        keptn_adapters::sqlite::Sqlite::open(config)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!("cannot open the database in {}: {err}", data_dir.display())
+            })?,
+    );
+    let mut orchestrator = Orchestrator::new(OrchestratorConfig::default());
+    if let Some(state) = store
+        .load_state()
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot load the state: {err}"))?
+    {
+        orchestrator.state = state;
+    }
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (bus, _) = tokio::sync::broadcast::channel(4096);
+    let (engine, engine_task) = engine::start(
+        orchestrator,
+        Arc::clone(&store),
+        bus.clone(),
+        Arc::clone(&metrics),
+    );
+    let intake = intake::Intake::start(Arc::clone(&store), engine.clone(), Arc::clone(&metrics));
+    let started = integrations::start(&uniform, &bus, &intake);
+    eprintln!(
+        "keptn serve: integrations running in process: {}",
+        if started.is_empty() {
+            "none".to_owned()
+        } else {
+            started.join(", ")
+        }
+    );
+
+    // Recovery: first what was committed but not published, then the triggers of tasks still
+    // waiting for an answer (an in-process integration may have died with the process before
+    // answering; answers repeated by one that did answer are duplicates by id), then what was
+    // accepted but not processed, oldest first.
+    let unpublished = store
+        .unpublished()
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot read the outbox: {err}"))?;
+    engine::publish(&store, &bus, &unpublished, &metrics).await?;
+    for trigger in open_task_triggers(&store, &engine.state().await).await? {
+        let _ = bus.send(trigger);
+    }
+    for event in store
+        .unprocessed()
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot read the inbox: {err}"))?
+    {
+        let id = event.id.clone();
+        engine.submit(Input::Event(event), Some(id)).await?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    eprintln!(
+        "keptn serve: listening on http://{}",
+        listener.local_addr()?
+    );
+    let app = api::app(api::AppState {
+        token: Arc::new(token),
+        intake,
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    tokio::select! {
+        served = server => served.context("the HTTP server failed")?,
+        stopped = engine_task => stopped.context("the orchestration loop panicked")??,
+    }
+    Ok(())
+}

@@ -1,0 +1,511 @@
+//! `keptn serve` end to end: the real binary on a loopback port with a temporary data dir,
+//! driven through the CLI client and plain HTTP.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-token-0123456789";
+
+const UNIFORM: &str = "\
+integrations:
+  - name: noop
+    subscriptions:
+      - event: sh.keptn.event.deployment.triggered
+      - event: sh.keptn.event.test.triggered
+      - event: sh.keptn.event.evaluation.triggered
+      - event: sh.keptn.event.release.triggered
+      - event: sh.keptn.event.rollback.triggered
+  - name: approval-service
+    subscriptions:
+      - event: sh.keptn.event.approval.triggered
+";
+
+const SHIPYARD: &str = "\
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata:
+  name: shipyard-sockshop
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks:
+            - name: deployment
+            - name: test
+    - name: staging
+      sequences:
+        - name: delivery
+          triggeredOn:
+            - event: dev.delivery.finished
+          tasks:
+            - name: deployment
+            - name: test
+            - name: evaluation
+            - name: release
+    - name: production
+      sequences:
+        - name: delivery
+          triggeredOn:
+            - event: staging.delivery.finished
+          tasks:
+            - name: approval
+              properties:
+                pass: automatic
+                warning: manual
+            - name: deployment
+            - name: release
+";
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("keptn-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `keptn serve`, killed when dropped.
+struct Server {
+    child: Child,
+    endpoint: String,
+    data_dir: PathBuf,
+    uniform: PathBuf,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Server {
+    fn start(scratch: &Scratch) -> Server {
+        let uniform = scratch.0.join("uniform.yaml");
+        std::fs::write(&uniform, UNIFORM).expect("uniform written");
+        let port = free_port();
+        Server::spawn(scratch.0.join("data"), uniform, port)
+    }
+
+    fn spawn(data_dir: PathBuf, uniform: PathBuf, port: u16) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_keptn"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .arg("--uniform")
+            .arg(&uniform)
+            .env("KEPTN_API_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("keptn serve starts");
+        let server = Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            uniform,
+            port,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(format!("{}/health", self.endpoint))
+                .is_ok_and(|response| response.status().is_success())
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("keptn serve did not become healthy on {}", self.endpoint);
+    }
+
+    /// `kill -9`, then start again on the same data dir and port.
+    fn crash_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL delivered");
+        self.child.wait().expect("killed server reaped");
+        let restarted = Server::spawn(self.data_dir.clone(), self.uniform.clone(), self.port);
+        let old = std::mem::replace(self, restarted);
+        std::mem::forget(old);
+    }
+
+    fn keptn(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
+            .args(args)
+            .env("KEPTN_ENDPOINT", &self.endpoint)
+            .env("KEPTN_API_TOKEN", TOKEN)
+            .output()
+            .expect("keptn runs");
+        (
+            output.status.code().expect("exited normally"),
+            String::from_utf8(output.stdout).expect("utf-8"),
+            String::from_utf8(output.stderr).expect("utf-8"),
+        )
+    }
+
+    fn http(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let response = self
+            .http()
+            .get(format!("{}{path}", self.endpoint))
+            .header("x-token", TOKEN)
+            .send()
+            .expect("GET");
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().expect("JSON answer")
+    }
+
+    fn setup_sockshop(&self, scratch: &Scratch) {
+        let shipyard = scratch.0.join("shipyard.yaml");
+        std::fs::write(&shipyard, SHIPYARD).expect("shipyard written");
+        let (code, _, stderr) = self.keptn(&[
+            "create",
+            "project",
+            "sockshop",
+            "--shipyard",
+            shipyard.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, stderr) =
+            self.keptn(&["create", "service", "carts", "--project", "sockshop"]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
+    fn finished_stages(&self, keptn_context: &str) -> Vec<(String, String)> {
+        let answer = self.get(&format!(
+            "/api/v1/sequence/sockshop?keptnContext={keptn_context}"
+        ));
+        let mut stages: Vec<(String, String)> = answer["sequences"]
+            .as_array()
+            .expect("sequences")
+            .iter()
+            .filter(|sequence| sequence["state"] == "finished")
+            .map(|sequence| {
+                (
+                    sequence["stage"].as_str().unwrap_or("").to_owned(),
+                    sequence["result"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        stages.sort();
+        stages
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn all_stages_passed() -> Vec<(String, String)> {
+    ["dev", "production", "staging"]
+        .iter()
+        .map(|stage| ((*stage).to_owned(), "pass".to_owned()))
+        .collect()
+}
+
+#[test]
+fn delivery_runs_through_three_stages_with_noop_integrations() {
+    let scratch = Scratch::new("delivery");
+    let server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let (code, stdout, stderr) = server.keptn(&[
+        "trigger",
+        "delivery",
+        "--project",
+        "sockshop",
+        "--service",
+        "carts",
+        "--image",
+        "carts",
+        "--tag",
+        "0.9.1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let keptn_context = serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
+        .as_str()
+        .expect("context")
+        .to_owned();
+    wait_for(
+        "the delivery to finish in production",
+        Duration::from_secs(30),
+        || server.finished_stages(&keptn_context) == all_stages_passed(),
+    );
+    // Every task of every stage was triggered exactly once.
+    let events = server.get(&format!("/api/v1/event?keptnContext={keptn_context}"));
+    let triggered: Vec<String> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().unwrap_or("").to_owned())
+        .filter(|event_type| event_type.ends_with(".triggered"))
+        .collect();
+    let expected = [
+        "sh.keptn.event.dev.delivery.triggered",
+        "sh.keptn.event.deployment.triggered",
+        "sh.keptn.event.test.triggered",
+        "sh.keptn.event.staging.delivery.triggered",
+        "sh.keptn.event.deployment.triggered",
+        "sh.keptn.event.test.triggered",
+        "sh.keptn.event.evaluation.triggered",
+        "sh.keptn.event.release.triggered",
+        "sh.keptn.event.production.delivery.triggered",
+        "sh.keptn.event.approval.triggered",
+        "sh.keptn.event.deployment.triggered",
+        "sh.keptn.event.release.triggered",
+    ];
+    assert_eq!(triggered, expected);
+    // The client's text listing shows the three stages.
+    let (code, stdout, _) = server.keptn(&["get", "sequences", "--project", "sockshop"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|line| line.contains("finished") && line.contains("pass"))
+            .count(),
+        3,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn requests_without_the_token_get_401() {
+    let scratch = Scratch::new("auth");
+    let server = Server::start(&scratch);
+    let http = server.http();
+    for (method, path) in [
+        ("GET", "/api/v1/project"),
+        ("POST", "/api/v1/event"),
+        ("GET", "/metrics"),
+    ] {
+        let request = http.request(
+            method.parse().expect("method"),
+            format!("{}{path}", server.endpoint),
+        );
+        assert_eq!(
+            request.send().expect("answer").status(),
+            401,
+            "{method} {path} without token"
+        );
+        let request = http
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", server.endpoint),
+            )
+            .header("x-token", "wrong");
+        assert_eq!(
+            request.send().expect("answer").status(),
+            401,
+            "{method} {path} with a wrong token"
+        );
+    }
+    assert_eq!(
+        http.get(format!("{}/health", server.endpoint))
+            .send()
+            .expect("answer")
+            .status(),
+        200
+    );
+}
+
+#[test]
+fn malformed_or_unknown_events_are_400_and_not_stored() {
+    let scratch = Scratch::new("malformed");
+    let server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let http = server.http();
+    let bodies = [
+        "not json".to_owned(),
+        json!({"specversion": "1.0", "source": "t", "data": {"project": "sockshop"}}).to_string(),
+        json!({"specversion": "1.0", "type": "com.example.thing", "source": "t", "data": {"project": "sockshop"}}).to_string(),
+        json!({"specversion": "1.0", "type": "sh.keptn.event.dev.delivery.triggered", "source": "t", "data": {"stage": "dev"}}).to_string(),
+        json!({"specversion": "1.0", "type": "sh.keptn.event.dev.delivery.triggered", "source": "t", "data": {"project": "sockshop", "stage": "dev"}}).to_string(),
+        json!({"specversion": "1.0", "type": "sh.keptn.event.dev.del.ivery.x.triggered", "source": "t", "data": {"project": "sockshop"}}).to_string(),
+    ];
+    for body in bodies {
+        let response = http
+            .post(format!("{}/api/v1/event", server.endpoint))
+            .header("x-token", TOKEN)
+            .header("content-type", "application/cloudevents+json")
+            .body(body.clone())
+            .send()
+            .expect("answer");
+        assert_eq!(response.status(), 400, "body {body}");
+        let answer: Value = response.json().expect("JSON error");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty()),
+            "{answer}"
+        );
+    }
+    let events = server.get("/api/v1/event");
+    assert_eq!(events["events"], json!([]), "nothing was stored");
+}
+
+#[test]
+fn binary_mode_events_are_accepted() {
+    let scratch = Scratch::new("binary");
+    let server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let response = server
+        .http()
+        .post(format!("{}/api/v1/event", server.endpoint))
+        .header("x-token", TOKEN)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "binary-1")
+        .header("ce-source", "test")
+        .header("ce-type", "sh.keptn.event.dev.delivery.triggered")
+        .header("ce-shkeptncontext", "ctx-binary")
+        .header("content-type", "application/json")
+        .body(json!({"project": "sockshop", "stage": "dev", "service": "carts"}).to_string())
+        .send()
+        .expect("answer");
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().expect("JSON");
+    assert_eq!(answer["keptnContext"], "ctx-binary");
+    wait_for(
+        "the binary-mode delivery to finish",
+        Duration::from_secs(30),
+        || server.finished_stages("ctx-binary") == all_stages_passed(),
+    );
+}
+
+/// The issue's crash test: 100 deliveries answered by `noop`, the server killed with SIGKILL
+/// three times while they run, restarted each time; every delivery must reach the end of
+/// production and every task must have been triggered exactly once.
+#[test]
+fn kill_9_loses_no_event_and_triggers_no_task_twice() {
+    let scratch = Scratch::new("crash");
+    let mut server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let n_deliveries = 100;
+    let kill_after = [15, 45, 80];
+    for delivery_idx in 0..n_deliveries {
+        let event = json!({
+            "specversion": "1.0",
+            "id": format!("delivery-{delivery_idx}"),
+            "source": "crash-test",
+            "type": "sh.keptn.event.dev.delivery.triggered",
+            "shkeptncontext": format!("context-{delivery_idx}"),
+            "data": {"project": "sockshop", "stage": "dev", "service": "carts"},
+        });
+        // Retry until accepted: the id makes a repeat after a lost answer a no-op.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let sent = server
+                .http()
+                .post(format!("{}/api/v1/event", server.endpoint))
+                .header("x-token", TOKEN)
+                .json(&event)
+                .send();
+            if sent.is_ok_and(|response| response.status() == 202) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delivery {delivery_idx} was never accepted"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if kill_after.contains(&delivery_idx) {
+            server.crash_and_restart();
+        }
+    }
+    wait_for(
+        "all deliveries to finish in production",
+        Duration::from_secs(240),
+        || {
+            let answer = server.get("/api/v1/sequence/sockshop?stage=production&state=finished");
+            answer["sequences"]
+                .as_array()
+                .is_some_and(|sequences| sequences.len() == n_deliveries)
+        },
+    );
+    let events = server.get("/api/v1/event?project=sockshop");
+    let mut triggered_per_context_stage: std::collections::BTreeMap<
+        (String, String, String),
+        usize,
+    > = Default::default();
+    for event in events["events"].as_array().expect("events") {
+        let event_type = event["type"].as_str().unwrap_or("");
+        if event_type.ends_with(".triggered") {
+            let key = (
+                event["shkeptncontext"].as_str().unwrap_or("").to_owned(),
+                event["data"]["stage"].as_str().unwrap_or("").to_owned(),
+                event_type.to_owned(),
+            );
+            *triggered_per_context_stage.entry(key).or_default() += 1;
+        }
+    }
+    let repeated: Vec<_> = triggered_per_context_stage
+        .iter()
+        .filter(|(_, count)| **count != 1)
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "triggered more than once: {repeated:?}"
+    );
+    // 12 triggered events per delivery (3 sequence triggers + 9 tasks), as in the single run.
+    assert_eq!(
+        triggered_per_context_stage.len(),
+        n_deliveries * 12,
+        "one sequence trigger and its tasks per stage"
+    );
+    for delivery_idx in 0..n_deliveries {
+        assert_eq!(
+            server.finished_stages(&format!("context-{delivery_idx}")),
+            all_stages_passed(),
+            "delivery {delivery_idx}"
+        );
+    }
+}
