@@ -269,6 +269,51 @@ pub fn create(command: &CreateCommand) -> anyhow::Result<Exit> {
 pub enum TriggerCommand {
     /// Start a delivery of a new artifact.
     Delivery(DeliveryArgs),
+    /// Start the built-in evaluation sequence (a quality gate) of a stage.
+    Evaluation(EvaluationArgs),
+}
+
+/// `keptn trigger evaluation`.
+#[derive(Debug, clap::Args)]
+pub struct EvaluationArgs {
+    /// Project.
+    #[arg(long)]
+    pub project: String,
+    /// Stage.
+    #[arg(long)]
+    pub stage: String,
+    /// Service.
+    #[arg(long)]
+    pub service: String,
+    /// The evaluated period, ending now (or at --end): e.g. 5m, 1h.
+    #[arg(long, conflicts_with = "start")]
+    pub timeframe: Option<String>,
+    /// Start of the evaluated period (RFC 3339).
+    #[arg(long, requires = "end")]
+    pub start: Option<String>,
+    /// End of the evaluated period (RFC 3339).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Labels, `key=value` separated by commas.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Follow the sequence until it ends.
+    #[arg(long)]
+    pub watch: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut parsed = BTreeMap::new();
+    for label in labels {
+        let (key, value) = label
+            .split_once('=')
+            .ok_or_else(|| InvalidInput(format!("invalid label '{label}', expected key=value")))?;
+        parsed.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(parsed)
 }
 
 /// `keptn trigger delivery`.
@@ -305,7 +350,10 @@ pub struct DeliveryArgs {
 
 /// Runs `keptn trigger`.
 pub fn trigger(command: &TriggerCommand) -> anyhow::Result<Exit> {
-    let TriggerCommand::Delivery(args) = command;
+    let args = match command {
+        TriggerCommand::Delivery(args) => args,
+        TriggerCommand::Evaluation(args) => return trigger_evaluation(args),
+    };
     let client = Client::new(credentials()?)?;
     let stage = match &args.stage {
         Some(stage) => stage.clone(),
@@ -315,13 +363,7 @@ pub fn trigger(command: &TriggerCommand) -> anyhow::Result<Exit> {
         Some(tag) => format!("{}:{tag}", args.image),
         None => args.image.clone(),
     };
-    let mut labels = BTreeMap::new();
-    for label in &args.labels {
-        let (key, value) = label
-            .split_once('=')
-            .ok_or_else(|| InvalidInput(format!("invalid label '{label}', expected key=value")))?;
-        labels.insert(key.to_owned(), value.to_owned());
-    }
+    let labels = parse_labels(&args.labels)?;
     let event = json!({
         "specversion": "1.0",
         "source": "keptn-cli",
@@ -350,6 +392,126 @@ pub fn trigger(command: &TriggerCommand) -> anyhow::Result<Exit> {
             || keptn_context.clone(),
         )?;
     }
+    Ok(Exit::Success)
+}
+
+fn trigger_evaluation(args: &EvaluationArgs) -> anyhow::Result<Exit> {
+    let client = Client::new(credentials()?)?;
+    let body = json!({
+        "timeframe": args.timeframe,
+        "start": args.start,
+        "end": args.end,
+        "labels": parse_labels(&args.labels)?,
+    });
+    let answer = client.post(
+        &format!(
+            "/api/v1/project/{}/stage/{}/service/{}/evaluation",
+            args.project, args.stage, args.service
+        ),
+        &body,
+    )?;
+    let keptn_context = answer
+        .get("keptnContext")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if args.watch {
+        watch(&client, &args.project, &keptn_context, args.output)?;
+    } else {
+        print(
+            args.output,
+            &json!({ "keptnContext": keptn_context }),
+            || keptn_context.clone(),
+        )?;
+    }
+    Ok(Exit::Success)
+}
+
+/// `keptn add-resource`.
+#[derive(Debug, clap::Args)]
+pub struct AddResourceArgs {
+    /// Project.
+    #[arg(long)]
+    pub project: String,
+    /// Stage (without it, the resource belongs to the project).
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Service (needs --stage).
+    #[arg(long, requires = "stage")]
+    pub service: Option<String>,
+    /// The local file.
+    #[arg(long)]
+    pub resource: PathBuf,
+    /// Where it goes in the configuration repository (default: the file's name).
+    #[arg(long = "resourceUri", alias = "resource-uri")]
+    pub resource_uri: Option<String>,
+}
+
+/// Runs `keptn add-resource`.
+pub fn add_resource(args: &AddResourceArgs) -> anyhow::Result<Exit> {
+    let client = Client::new(credentials()?)?;
+    let content = std::fs::read(&args.resource)
+        .map_err(|err| InvalidInput(format!("cannot read {}: {err}", args.resource.display())))?;
+    let uri = match &args.resource_uri {
+        Some(uri) => uri.clone(),
+        None => args
+            .resource
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .ok_or_else(|| InvalidInput("--resource names no file".to_owned()))?,
+    };
+    let mut path = format!("/api/v1/project/{}", args.project);
+    if let Some(stage) = &args.stage {
+        path.push_str(&format!("/stage/{stage}"));
+    }
+    if let Some(service) = &args.service {
+        path.push_str(&format!("/service/{service}"));
+    }
+    path.push_str("/resource");
+    let body = json!({ "resources": [{
+        "resourceURI": uri,
+        "resourceContent": base64::engine::general_purpose::STANDARD.encode(content),
+    }]});
+    let answer = client.post(&path, &body)?;
+    crate::print_stdout(&format!(
+        "added {uri} (commit {})",
+        answer.get("commitID").and_then(Value::as_str).unwrap_or("")
+    ))?;
+    Ok(Exit::Success)
+}
+
+/// `keptn approve` and `keptn decline`.
+#[derive(Debug, clap::Args)]
+pub struct ApprovalArgs {
+    /// Project.
+    #[arg(long)]
+    pub project: String,
+    /// Stage.
+    #[arg(long)]
+    pub stage: String,
+    /// Service, when approvals of several services wait.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Keptn context, when several approvals wait.
+    #[arg(long)]
+    pub keptn_context: Option<String>,
+}
+
+/// Approves (`approve == true`) or declines the waiting approval.
+pub fn approval(args: &ApprovalArgs, approve: bool) -> anyhow::Result<Exit> {
+    let client = Client::new(credentials()?)?;
+    let answer = client.post(
+        &format!("/api/v1/approval/{}/{}", args.project, args.stage),
+        &json!({ "approve": approve, "service": args.service, "keptnContext": args.keptn_context }),
+    )?;
+    crate::print_stdout(&format!(
+        "{} {}",
+        if approve { "approved" } else { "declined" },
+        answer
+            .get("keptnContext")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    ))?;
     Ok(Exit::Success)
 }
 
@@ -462,6 +624,24 @@ pub enum GetCommand {
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Evaluations of a project/stage/service, newest first.
+    Evaluations {
+        /// Project.
+        #[arg(long)]
+        project: String,
+        /// Stage.
+        #[arg(long)]
+        stage: String,
+        /// Service.
+        #[arg(long)]
+        service: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Events, oldest first.
     Events {
         /// Only this project.
@@ -531,6 +711,40 @@ pub fn get(command: &GetCommand) -> anyhow::Result<Exit> {
                         sequence["state"].as_str().unwrap_or(""),
                         sequence["result"].as_str().unwrap_or(""),
                         sequence["currentTask"].as_str().unwrap_or(""),
+                    )
+                }));
+                lines.join("\n")
+            })?;
+        }
+        GetCommand::Evaluations {
+            project,
+            stage,
+            service,
+            limit,
+            output,
+        } => {
+            let answer = client.get(
+                &format!("/api/v1/project/{project}/stage/{stage}/service/{service}/evaluation"),
+                &[("limit", limit.to_string())],
+            )?;
+            print(*output, &answer, || {
+                let evaluations = answer["evaluations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut lines = vec![format!(
+                    "{:<26} {:<8} {:>7}  {}",
+                    "TIME", "RESULT", "SCORE", "ID"
+                )];
+                lines.extend(evaluations.iter().map(|evaluation| {
+                    format!(
+                        "{:<26} {:<8} {:>7}  {}",
+                        evaluation["time"].as_str().unwrap_or(""),
+                        evaluation["data"]["result"].as_str().unwrap_or(""),
+                        evaluation["data"]["evaluation"]["score"]
+                            .as_f64()
+                            .map_or(String::new(), |score| format!("{score:.1}")),
+                        evaluation["id"].as_str().unwrap_or(""),
                     )
                 }));
                 lines.join("\n")

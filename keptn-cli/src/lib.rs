@@ -116,6 +116,12 @@ pub enum Command {
     Send(client::SendCommand),
     /// Abort, pause or resume the sequences of a Keptn context.
     Sequence(client::SequenceArgs),
+    /// Add a file to a project's configuration repository (project, stage or service level).
+    AddResource(client::AddResourceArgs),
+    /// Approve the approval task that waits in a stage.
+    Approve(client::ApprovalArgs),
+    /// Decline the approval task that waits in a stage.
+    Decline(client::ApprovalArgs),
 }
 
 /// Runs one parsed command line.
@@ -130,5 +136,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Get(command) => client::get(&command),
         Command::Send(command) => client::send(&command),
         Command::Sequence(args) => client::sequence(&args),
+        Command::AddResource(args) => client::add_resource(&args),
+        Command::Approve(args) => client::approval(&args, true),
+        Command::Decline(args) => client::approval(&args, false),
     }
 }

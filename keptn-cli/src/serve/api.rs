@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use keptn_core::event::{EventType, KeptnEvent, SequenceEventKind};
 use keptn_core::orchestrator::{Control, ControlAction, ExecutionStatus, Input};
-use keptn_core::ports::{AdapterError, AdapterErrorKind, EventFilter, ProjectRecord};
+use keptn_core::ports::{AdapterError, AdapterErrorKind, ConfigRepo, EventFilter, ProjectRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
@@ -33,6 +33,8 @@ pub struct AppState {
     pub token: Arc<String>,
     /// The event intake (store, orchestration loop, metrics).
     pub intake: Intake,
+    /// The configuration repositories (shipyard, slo.yaml, sli.yaml, charts...).
+    pub config: Arc<dyn ConfigRepo>,
 }
 
 /// The router; tests drive it with `oneshot`, `keptn serve` with a socket.
@@ -46,6 +48,38 @@ pub fn app(state: AppState) -> Router {
             get(get_project).delete(delete_project),
         )
         .route("/api/v1/project/{project}/service", post(create_service))
+        .route(
+            "/api/v1/project/{project}/resource",
+            post(add_project_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/resource/{*uri}",
+            get(get_project_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/stage/{stage}/resource",
+            post(add_stage_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/stage/{stage}/resource/{*uri}",
+            get(get_stage_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/stage/{stage}/service/{service}/resource",
+            post(add_service_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/stage/{stage}/service/{service}/resource/{*uri}",
+            get(get_service_resource),
+        )
+        .route(
+            "/api/v1/project/{project}/stage/{stage}/service/{service}/evaluation",
+            post(trigger_evaluation).get(list_evaluations),
+        )
+        .route(
+            "/api/v1/approval/{project}/{stage}",
+            post(answer_approval).get(open_approvals),
+        )
         .route("/api/v1/sequence/{project}", get(list_sequences))
         .route(
             "/api/v1/sequence/{project}/{keptn_context}/control",
@@ -310,6 +344,16 @@ async fn create_project(
     };
     state.intake.store.create_project(&record).await?;
     state
+        .config
+        .write(
+            &request.name,
+            None,
+            None,
+            "shipyard.yaml",
+            record.shipyard.as_bytes(),
+        )
+        .await?;
+    state
         .intake
         .engine
         .submit(
@@ -539,4 +583,363 @@ async fn control_sequence(
         .await
         .map_err(|err| ApiError::Unavailable(format!("{err:#}")))?;
     Ok(StatusCode::OK)
+}
+
+/// One resource as Keptn's resource-service carries it.
+#[derive(Debug, Deserialize)]
+struct ResourceUpload {
+    #[serde(rename = "resourceURI")]
+    resource_uri: String,
+    /// Base64 of the content.
+    #[serde(rename = "resourceContent")]
+    resource_content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResourcesUpload {
+    resources: Vec<ResourceUpload>,
+}
+
+async fn add_resources(
+    state: &AppState,
+    project: &str,
+    stage: Option<&str>,
+    service: Option<&str>,
+    upload: ResourcesUpload,
+) -> Result<Response, ApiError> {
+    find_project(state, project).await?;
+    let mut commit = String::new();
+    for resource in upload.resources {
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(resource.resource_content.trim())
+            .map_err(|err| {
+                ApiError::BadRequest(format!(
+                    "resourceContent of '{}' is not base64: {err}",
+                    resource.resource_uri
+                ))
+            })?;
+        let uri = resource.resource_uri.trim_start_matches('/');
+        commit = state
+            .config
+            .write(project, stage, service, uri, &content)
+            .await?;
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "commitID": commit }))).into_response())
+}
+
+async fn get_resource(
+    state: &AppState,
+    project: &str,
+    stage: Option<&str>,
+    service: Option<&str>,
+    uri: &str,
+    commit: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let content = state
+        .config
+        .read(project, stage, service, uri, commit)
+        .await?;
+    Ok(Json(json!({
+        "resourceURI": uri,
+        "resourceContent": base64::engine::general_purpose::STANDARD.encode(content),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct CommitQuery {
+    #[serde(rename = "commitID")]
+    commit_id: Option<String>,
+}
+
+async fn add_project_resource(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Json(upload): Json<ResourcesUpload>,
+) -> Result<Response, ApiError> {
+    add_resources(&state, &project, None, None, upload).await
+}
+
+async fn add_stage_resource(
+    State(state): State<AppState>,
+    Path((project, stage)): Path<(String, String)>,
+    Json(upload): Json<ResourcesUpload>,
+) -> Result<Response, ApiError> {
+    add_resources(&state, &project, Some(&stage), None, upload).await
+}
+
+async fn add_service_resource(
+    State(state): State<AppState>,
+    Path((project, stage, service)): Path<(String, String, String)>,
+    Json(upload): Json<ResourcesUpload>,
+) -> Result<Response, ApiError> {
+    add_resources(&state, &project, Some(&stage), Some(&service), upload).await
+}
+
+async fn get_project_resource(
+    State(state): State<AppState>,
+    Path((project, uri)): Path<(String, String)>,
+    Query(query): Query<CommitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    get_resource(
+        &state,
+        &project,
+        None,
+        None,
+        &uri,
+        query.commit_id.as_deref(),
+    )
+    .await
+}
+
+async fn get_stage_resource(
+    State(state): State<AppState>,
+    Path((project, stage, uri)): Path<(String, String, String)>,
+    Query(query): Query<CommitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    get_resource(
+        &state,
+        &project,
+        Some(&stage),
+        None,
+        &uri,
+        query.commit_id.as_deref(),
+    )
+    .await
+}
+
+async fn get_service_resource(
+    State(state): State<AppState>,
+    Path((project, stage, service, uri)): Path<(String, String, String, String)>,
+    Query(query): Query<CommitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    get_resource(
+        &state,
+        &project,
+        Some(&stage),
+        Some(&service),
+        &uri,
+        query.commit_id.as_deref(),
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EvaluationRequest {
+    timeframe: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Triggers the built-in `evaluation` sequence of a stage, as Keptn's API does.
+async fn trigger_evaluation(
+    State(state): State<AppState>,
+    Path((project, stage, service)): Path<(String, String, String)>,
+    Json(request): Json<EvaluationRequest>,
+) -> Result<Response, ApiError> {
+    find_project(&state, &project).await?;
+    if request.timeframe.is_some() && request.start.is_some() && request.end.is_some() {
+        return Err(ApiError::BadRequest(
+            "give either timeframe or start and end, not all three".to_owned(),
+        ));
+    }
+    let event_type = EventType::sequence(&stage, "evaluation", SequenceEventKind::Triggered)
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let mut data = keptn_core::event::EventData::scoped(&project, &stage, &service);
+    data.labels = (!request.labels.is_empty()).then_some(request.labels);
+    let mut evaluation = serde_json::Map::new();
+    for (key, value) in [
+        ("timeframe", request.timeframe),
+        ("start", request.start),
+        ("end", request.end),
+    ] {
+        if let Some(value) = value {
+            evaluation.insert(key.to_owned(), Value::String(value));
+        }
+    }
+    data.fields
+        .insert("evaluation".to_owned(), Value::Object(evaluation));
+    let mut event = KeptnEvent::new("", "keptn-api", event_type, data);
+    Intake::normalise(&mut event);
+    let keptn_context = event.keptn_context.clone().unwrap_or_default();
+    state
+        .intake
+        .receive(event)
+        .await
+        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "keptnContext": keptn_context })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    #[serde(default)]
+    limit: usize,
+}
+
+/// Evaluations of a project/stage/service, newest first.
+async fn list_evaluations(
+    State(state): State<AppState>,
+    Path((project, stage, service)): Path<(String, String, String)>,
+    Query(query): Query<LimitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let records = state
+        .intake
+        .store
+        .evaluations(&project, &stage, &service, query.limit)
+        .await?;
+    let evaluations: Vec<Value> = records
+        .into_iter()
+        .map(|record| {
+            json!({
+                "id": record.event_id,
+                "time": keptn_core::event::format_rfc3339(record.time),
+                "invalidated": record.invalidated,
+                "data": record.data,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "evaluations": evaluations })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalQuery {
+    service: Option<String>,
+    keptn_context: Option<String>,
+}
+
+/// The approval tasks of a stage that wait for a person.
+async fn waiting_approvals(
+    state: &AppState,
+    project: &str,
+    stage: &str,
+    query: &ApprovalQuery,
+) -> Vec<(String, String, String)> {
+    let orchestrator_state = state.intake.engine.read_state().await;
+    orchestrator_state
+        .executions
+        .values()
+        .filter(|execution| {
+            execution.project == project
+                && execution.stage == stage
+                && execution.status == ExecutionStatus::WaitingForApproval
+                && query
+                    .service
+                    .as_deref()
+                    .is_none_or(|service| service == execution.service)
+                && query
+                    .keptn_context
+                    .as_deref()
+                    .is_none_or(|context| context == execution.keptn_context)
+        })
+        .filter_map(|execution| {
+            let task = execution.current_task.as_ref()?;
+            Some((
+                execution.keptn_context.clone(),
+                execution.service.clone(),
+                task.triggered_id.clone(),
+            ))
+        })
+        .collect()
+}
+
+async fn open_approvals(
+    State(state): State<AppState>,
+    Path((project, stage)): Path<(String, String)>,
+    Query(query): Query<ApprovalQuery>,
+) -> Json<Value> {
+    let approvals: Vec<Value> = waiting_approvals(&state, &project, &stage, &query)
+        .await
+        .into_iter()
+        .map(|(keptn_context, service, triggered_id)| json!({"keptnContext": keptn_context, "service": service, "triggeredId": triggered_id}))
+        .collect();
+    Json(json!({ "approvals": approvals }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalAnswer {
+    approve: bool,
+    service: Option<String>,
+    keptn_context: Option<String>,
+    message: Option<String>,
+}
+
+/// Approves or declines the one approval of a stage that waits for a person (narrowed by
+/// service and Keptn context when several wait).
+async fn answer_approval(
+    State(state): State<AppState>,
+    Path((project, stage)): Path<(String, String)>,
+    Json(answer): Json<ApprovalAnswer>,
+) -> Result<Json<Value>, ApiError> {
+    let query = ApprovalQuery {
+        service: answer.service.clone(),
+        keptn_context: answer.keptn_context.clone(),
+    };
+    let waiting = waiting_approvals(&state, &project, &stage, &query).await;
+    let (keptn_context, _, triggered_id) = match waiting.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(ApiError::NotFound(format!(
+                "no approval waits in {project}/{stage}"
+            )));
+        }
+        several => {
+            return Err(ApiError::Conflict(format!(
+                "{} approvals wait in {project}/{stage}; name one with --service or --keptn-context",
+                several.len()
+            )));
+        }
+    };
+    let filter = EventFilter {
+        keptn_context: Some(keptn_context.clone()),
+        event_type: Some("sh.keptn.event.approval.triggered".to_owned()),
+        ..EventFilter::default()
+    };
+    let trigger = state
+        .intake
+        .store
+        .events(&filter)
+        .await?
+        .into_iter()
+        .find(|event| event.id == triggered_id)
+        .ok_or_else(|| {
+            ApiError::Internal(format!(
+                "the approval trigger {triggered_id} is not in the history"
+            ))
+        })?;
+    let result = if answer.approve {
+        keptn_core::event::TaskResult::Pass
+    } else {
+        keptn_core::event::TaskResult::Fail
+    };
+    let message = answer.message.unwrap_or_else(|| {
+        if answer.approve {
+            "approved".to_owned()
+        } else {
+            "declined".to_owned()
+        }
+    });
+    let mut finished = super::integrations::answer(
+        "keptn-cli",
+        &trigger,
+        keptn_core::event::TaskEventKind::Finished,
+        Some(result),
+        Some(message),
+    )
+    .ok_or_else(|| ApiError::Internal("the approval trigger is not a task event".to_owned()))?;
+    finished.id = uuid::Uuid::new_v4().to_string();
+    state
+        .intake
+        .receive(finished)
+        .await
+        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    Ok(Json(
+        json!({ "keptnContext": keptn_context, "approved": answer.approve }),
+    ))
 }

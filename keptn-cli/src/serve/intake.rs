@@ -25,6 +25,10 @@ pub struct Intake {
     accepts: mpsc::Sender<(KeptnEvent, oneshot::Sender<Result<Received, String>>)>,
 }
 
+/// Where accepted events go besides the orchestrator: the in-process bus, so that integrations
+/// see events other integrations send (a `get-sli.triggered`, an external `get-sli.finished`).
+pub type Bus = tokio::sync::broadcast::Sender<KeptnEvent>;
+
 /// How many waiting events are accepted in one transaction at most.
 const MAX_BATCH: usize = 256;
 
@@ -59,12 +63,18 @@ impl Intake {
     }
 
     /// An intake writing to `store` and feeding `engine`; starts its accepting task.
-    pub fn start(store: Arc<dyn Store>, engine: EngineHandle, metrics: Arc<Metrics>) -> Intake {
+    pub fn start(
+        store: Arc<dyn Store>,
+        engine: EngineHandle,
+        metrics: Arc<Metrics>,
+        bus: Bus,
+    ) -> Intake {
         let (accepts, receiver) = mpsc::channel(4096);
         tokio::spawn(accept_loop(
             Arc::clone(&store),
             engine.clone(),
             Arc::clone(&metrics),
+            bus,
             receiver,
         ));
         Intake {
@@ -114,6 +124,7 @@ async fn accept_loop(
     store: Arc<dyn Store>,
     engine: EngineHandle,
     metrics: Arc<Metrics>,
+    bus: Bus,
     mut receiver: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = receiver.recv().await {
@@ -134,6 +145,7 @@ async fn accept_loop(
                     }
                     metrics.event_in(&event);
                     let id = event.id.clone();
+                    let _ = bus.send(event.clone());
                     let queued = engine.enqueue(Input::Event(event), Some(id)).await;
                     let _ = reply.send(match queued {
                         Ok(()) => Ok(Received::Accepted),

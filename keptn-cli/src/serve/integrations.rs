@@ -11,25 +11,36 @@
 //!   spec): automatic approvals finish at once, a `fail` result is declined, anything else waits
 //!   for a person (`POST /api/v1/approval/...`).
 //!
+//! - `lighthouse-service`: the built-in evaluator (`lighthouse.rs`).
+//!
 //! Entries with other names are external integrations; they receive events from the API.
 
 use keptn_core::event::{EventData, EventType, KeptnEvent, TaskEventKind, TaskResult, TaskStatus};
+use std::sync::Arc;
+
+use keptn_core::ports::ConfigRepo;
 use keptn_core::uniform::{Integration, Uniform};
 use tokio::sync::broadcast;
 
 use super::intake::Intake;
+use super::lighthouse::Lighthouse;
 
 /// Starts every built-in integration the uniform lists; returns their names.
 pub fn start(
     uniform: &Uniform,
     bus: &broadcast::Sender<KeptnEvent>,
     intake: &Intake,
+    config: &Arc<dyn ConfigRepo>,
 ) -> Vec<String> {
     let mut started = Vec::new();
     for integration in &uniform.integrations {
         let kind = match integration.name.as_str() {
             "noop" => Kind::Noop,
             "approval-service" => Kind::Approval,
+            "lighthouse-service" => Kind::Lighthouse(Arc::new(Lighthouse {
+                store: Arc::clone(&intake.store),
+                config: Arc::clone(config),
+            })),
             _ => continue,
         };
         started.push(integration.name.clone());
@@ -43,10 +54,11 @@ pub fn start(
     started
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 enum Kind {
     Noop,
     Approval,
+    Lighthouse(Arc<Lighthouse>),
 }
 
 async fn listen(
@@ -70,9 +82,10 @@ async fn listen(
         if !subscribed(&integration, &event) {
             continue;
         }
-        let answers = match kind {
+        let answers = match &kind {
             Kind::Noop => noop(&integration.name, &event),
             Kind::Approval => approval(&integration.name, &event),
+            Kind::Lighthouse(lighthouse) => lighthouse.handle(&event).await,
         };
         if answers.is_empty() {
             continue;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod engine;
 pub mod intake;
 pub mod integrations;
+pub mod lighthouse;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -33,13 +34,16 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The uniform: which integrations run and what they subscribe to. Default: Keptn's
-    /// approval-service on approval.triggered.
+    /// approval-service and lighthouse-service (the built-in evaluator).
     #[arg(long, value_name = "FILE")]
     pub uniform: Option<PathBuf>,
 }
 
 /// The API token file inside the data directory (0600).
 pub const TOKEN_FILE: &str = "api-token";
+
+/// The file that fixes the instance's event-id namespace.
+pub const INSTANCE_FILE: &str = "instance-id";
 
 /// Runs `keptn serve` until interrupted.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
@@ -61,12 +65,16 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".keptn").join("data"))
 }
 
-/// Keptn's approval-service; everything else is left to external integrations.
+/// Keptn's approval-service and lighthouse-service (the built-in evaluator); everything else
+/// is left to external integrations.
 fn default_uniform() -> Uniform {
     let mut uniform = Uniform::keptn_defaults();
-    uniform
-        .integrations
-        .retain(|integration| integration.name == "approval-service");
+    uniform.integrations.retain(|integration| {
+        matches!(
+            integration.name.as_str(),
+            "approval-service" | "lighthouse-service"
+        )
+    });
     uniform
 }
 
@@ -114,6 +122,25 @@ fn api_token(data_dir: &Path) -> anyhow::Result<String> {
         path.display()
     );
     Ok(token)
+}
+
+/// A random number fixed for the data directory: the first 8 hex digits of every event id the
+/// orchestrator generates, so that ids of two installations (or of one whose database was
+/// reset) never collide.
+fn instance_id(data_dir: &Path) -> anyhow::Result<u32> {
+    let path = data_dir.join(INSTANCE_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return u32::from_str_radix(text.trim(), 16)
+            .with_context(|| format!("{} is not an 8-digit hex number", path.display()));
+    }
+    let id = u32::from_be_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..4]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    write_private(&path, &format!("{id:08x}"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
 }
 
 #[cfg(unix)]
@@ -179,7 +206,10 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyho
                 anyhow::anyhow!("cannot open the database in {}: {err}", data_dir.display())
             })?,
     );
-    let mut orchestrator = Orchestrator::new(OrchestratorConfig::default());
+    let mut orchestrator = Orchestrator::new(OrchestratorConfig {
+        id_namespace: instance_id(&data_dir)?,
+        ..OrchestratorConfig::default()
+    });
     if let Some(state) = store
         .load_state()
         .await
@@ -195,8 +225,20 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyho
         bus.clone(),
         Arc::clone(&metrics),
     );
-    let intake = intake::Intake::start(Arc::clone(&store), engine.clone(), Arc::clone(&metrics));
-    let started = integrations::start(&uniform, &bus, &intake);
+    let intake = intake::Intake::start(
+        Arc::clone(&store),
+        engine.clone(),
+        Arc::clone(&metrics),
+        bus.clone(),
+    );
+    let git = keptn_adapters::git::Config::new(data_dir.join("config"))
+        .validate()
+        .map_err(|err| anyhow::anyhow!("invalid configuration repository directory: {err}"))?;
+    let config: Arc<dyn keptn_core::ports::ConfigRepo> =
+        Arc::new(keptn_adapters::git::Git::new(git).await.map_err(|err| {
+            anyhow::anyhow!("cannot use git for the configuration repositories: {err}")
+        })?);
+    let started = integrations::start(&uniform, &bus, &intake, &config);
     eprintln!(
         "keptn serve: integrations running in process: {}",
         if started.is_empty() {
@@ -237,6 +279,7 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyho
     let app = api::app(api::AppState {
         token: Arc::new(token),
         intake,
+        config,
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

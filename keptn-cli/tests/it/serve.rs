@@ -98,8 +98,12 @@ fn free_port() -> u16 {
 
 impl Server {
     fn start(scratch: &Scratch) -> Server {
+        Server::start_with(scratch, UNIFORM)
+    }
+
+    fn start_with(scratch: &Scratch, uniform_text: &str) -> Server {
         let uniform = scratch.0.join("uniform.yaml");
-        std::fs::write(&uniform, UNIFORM).expect("uniform written");
+        std::fs::write(&uniform, uniform_text).expect("uniform written");
         let port = free_port();
         Server::spawn(scratch.0.join("data"), uniform, port)
     }
@@ -190,8 +194,12 @@ impl Server {
     }
 
     fn setup_sockshop(&self, scratch: &Scratch) {
+        self.setup_project(scratch, SHIPYARD);
+    }
+
+    fn setup_project(&self, scratch: &Scratch, shipyard_text: &str) {
         let shipyard = scratch.0.join("shipyard.yaml");
-        std::fs::write(&shipyard, SHIPYARD).expect("shipyard written");
+        std::fs::write(&shipyard, shipyard_text).expect("shipyard written");
         let (code, _, stderr) = self.keptn(&[
             "create",
             "project",
@@ -508,4 +516,324 @@ fn kill_9_loses_no_event_and_triggers_no_task_twice() {
             "delivery {delivery_idx}"
         );
     }
+}
+
+const EVALUATION_UNIFORM: &str = "\
+integrations:
+  - name: lighthouse-service
+    subscriptions:
+      - event: sh.keptn.event.evaluation.triggered
+      - event: sh.keptn.event.get-sli.finished
+";
+
+const SLO: &str = "\
+comparison:
+  compare_with: several_results
+  number_of_comparison_results: 3
+  include_result_with_score: pass
+objectives:
+  - sli: response_time_p95
+    pass:
+      - criteria: [\"<=+10%\", \"<600\"]
+  - sli: error_rate
+    pass:
+      - criteria: [\"<=1\"]
+total_score:
+  pass: \"90%\"
+";
+
+impl Server {
+    /// Triggers the built-in evaluation, answers its get-sli.triggered as an SLI provider would,
+    /// and returns the recorded evaluation.finished data.
+    fn evaluate_with(&self, response_time: f64) -> Value {
+        let (code, stdout, stderr) = self.keptn(&[
+            "trigger",
+            "evaluation",
+            "--project",
+            "sockshop",
+            "--stage",
+            "staging",
+            "--service",
+            "carts",
+            "--timeframe",
+            "5m",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let keptn_context = serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
+            .as_str()
+            .expect("context")
+            .to_owned();
+        let mut get_sli = Value::Null;
+        wait_for("get-sli.triggered", Duration::from_secs(20), || {
+            let events = self.get(&format!(
+                "/api/v1/event?keptnContext={keptn_context}&type=sh.keptn.event.get-sli.triggered"
+            ));
+            get_sli = events["events"][0].clone();
+            !get_sli.is_null()
+        });
+        assert_eq!(
+            get_sli["data"]["get-sli"]["indicators"],
+            json!(["response_time_p95", "error_rate"]),
+            "the indicators come from the SLO"
+        );
+        let answer = json!({
+            "specversion": "1.0", "source": "test-sli-provider", "type": "sh.keptn.event.get-sli.finished",
+            "shkeptncontext": keptn_context, "triggeredid": get_sli["id"],
+            "data": {"project": "sockshop", "stage": "staging", "service": "carts", "status": "succeeded", "result": "pass",
+                "get-sli": {"start": get_sli["data"]["get-sli"]["start"], "end": get_sli["data"]["get-sli"]["end"],
+                    "indicatorValues": [
+                        {"metric": "response_time_p95", "value": response_time, "success": true},
+                        {"metric": "error_rate", "value": 0, "success": true}]}},
+        });
+        let response = self
+            .http()
+            .post(format!("{}/api/v1/event", self.endpoint))
+            .header("x-token", TOKEN)
+            .json(&answer)
+            .send()
+            .expect("answer sent");
+        assert_eq!(response.status(), 202);
+        let mut finished = Value::Null;
+        wait_for("evaluation.finished", Duration::from_secs(20), || {
+            let events = self.get(&format!(
+                "/api/v1/event?keptnContext={keptn_context}&type=sh.keptn.event.evaluation.finished"
+            ));
+            finished = events["events"][0].clone();
+            !finished.is_null()
+        });
+        wait_for(
+            "the evaluation sequence to finish",
+            Duration::from_secs(20),
+            || !self.finished_stages(&keptn_context).is_empty(),
+        );
+        finished["data"].clone()
+    }
+}
+
+#[test]
+fn built_in_evaluation_scores_sli_values_against_the_slo_and_its_history() {
+    let scratch = Scratch::new("evaluation");
+    let server = Server::start_with(&scratch, EVALUATION_UNIFORM);
+    server.setup_sockshop(&scratch);
+    let slo = scratch.0.join("slo.yaml");
+    std::fs::write(&slo, SLO).expect("slo written");
+    let (code, _, stderr) = server.keptn(&[
+        "add-resource",
+        "--project",
+        "sockshop",
+        "--stage",
+        "staging",
+        "--service",
+        "carts",
+        "--resource",
+        slo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let first = server.evaluate_with(250.0);
+    assert_eq!(first["result"], "pass", "{first}");
+    assert_eq!(first["evaluation"]["score"], 100.0);
+    // No history yet: the relative criterion passes with target 0.
+    assert_eq!(
+        first["evaluation"]["indicatorResults"][0]["passTargets"][0]["targetValue"],
+        0.0
+    );
+
+    let second = server.evaluate_with(1250.0);
+    assert_eq!(second["result"], "fail", "{second}");
+    assert_eq!(second["evaluation"]["score"], 50.0);
+    assert_eq!(
+        second["evaluation"]["indicatorResults"][0]["value"]["comparedValue"],
+        250.0
+    );
+    assert_eq!(
+        second["evaluation"]["comparedEvents"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // The failed evaluation is not a baseline (include_result_with_score: pass).
+    let third = server.evaluate_with(260.0);
+    assert_eq!(third["result"], "pass", "{third}");
+    assert_eq!(
+        third["evaluation"]["indicatorResults"][0]["value"]["comparedValue"],
+        250.0
+    );
+
+    let (code, stdout, _) = server.keptn(&[
+        "get",
+        "evaluations",
+        "--project",
+        "sockshop",
+        "--stage",
+        "staging",
+        "--service",
+        "carts",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let results: Vec<String> = serde_json::from_str::<Value>(&stdout).expect("JSON")["evaluations"]
+        .as_array()
+        .expect("evaluations")
+        .iter()
+        .map(|evaluation| {
+            evaluation["data"]["result"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(results, ["pass", "fail", "pass"], "newest first");
+}
+
+const APPROVAL_SHIPYARD: &str = "\
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata:
+  name: approvals
+spec:
+  stages:
+    - name: production
+      sequences:
+        - name: delivery
+          tasks:
+            - name: approval
+              properties:
+                pass: manual
+                warning: manual
+            - name: deployment
+";
+
+#[test]
+fn manual_approval_waits_for_approve_or_decline() {
+    let scratch = Scratch::new("approval");
+    let server = Server::start(&scratch);
+    server.setup_project(&scratch, APPROVAL_SHIPYARD);
+    let trigger = |context: &str| {
+        let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.production.delivery.triggered",
+            "shkeptncontext": context, "data": {"project": "sockshop", "stage": "production", "service": "carts", "result": "pass"}});
+        let response = server
+            .http()
+            .post(format!("{}/api/v1/event", server.endpoint))
+            .header("x-token", TOKEN)
+            .json(&event)
+            .send()
+            .expect("sent");
+        assert_eq!(response.status(), 202);
+    };
+    let state_of = |context: &str| {
+        let answer = server.get(&format!("/api/v1/sequence/sockshop?keptnContext={context}"));
+        (
+            answer["sequences"][0]["state"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            answer["sequences"][0]["result"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    trigger("approve-me");
+    wait_for("the approval to wait", Duration::from_secs(20), || {
+        state_of("approve-me").0 == "waiting"
+    });
+    let (code, _, stderr) =
+        server.keptn(&["approve", "--project", "sockshop", "--stage", "production"]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for(
+        "the approved delivery to finish",
+        Duration::from_secs(20),
+        || state_of("approve-me") == ("finished".to_owned(), "pass".to_owned()),
+    );
+
+    trigger("decline-me");
+    wait_for(
+        "the second approval to wait",
+        Duration::from_secs(20),
+        || state_of("decline-me").0 == "waiting",
+    );
+    let (code, _, stderr) =
+        server.keptn(&["decline", "--project", "sockshop", "--stage", "production"]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for(
+        "the declined delivery to finish",
+        Duration::from_secs(20),
+        || state_of("decline-me") == ("finished".to_owned(), "fail".to_owned()),
+    );
+
+    // Nothing waits any more.
+    let (code, _, stderr) =
+        server.keptn(&["approve", "--project", "sockshop", "--stage", "production"]);
+    assert_eq!(code, 2, "no approval waits: {stderr}");
+}
+
+#[test]
+fn resources_are_stored_in_the_config_repo_and_paths_cannot_escape() {
+    let scratch = Scratch::new("resources");
+    let server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let file = scratch.0.join("sli.yaml");
+    std::fs::write(
+        &file,
+        "spec_version: '1.0'\nindicators:\n  throughput: sum(rate(x[$DURATION_SECONDS]))\n",
+    )
+    .expect("written");
+    let (code, _, stderr) = server.keptn(&[
+        "add-resource",
+        "--project",
+        "sockshop",
+        "--stage",
+        "dev",
+        "--service",
+        "carts",
+        "--resource",
+        file.to_str().expect("utf-8"),
+        "--resourceUri",
+        "prometheus/sli.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let answer =
+        server.get("/api/v1/project/sockshop/stage/dev/service/carts/resource/prometheus/sli.yaml");
+    let content = answer["resourceContent"].as_str().expect("content");
+    assert_eq!(
+        base64_decode(content),
+        std::fs::read(&file).expect("read back"),
+        "the stored resource is the file"
+    );
+    // The project's shipyard is in the repository too.
+    let shipyard = server.get("/api/v1/project/sockshop/resource/shipyard.yaml");
+    assert_eq!(
+        base64_decode(shipyard["resourceContent"].as_str().expect("content")),
+        SHIPYARD.as_bytes()
+    );
+
+    let escape =
+        json!({"resources": [{"resourceURI": "../../etc/passwd", "resourceContent": "eA=="}]});
+    let response = server
+        .http()
+        .post(format!(
+            "{}/api/v1/project/sockshop/stage/dev/service/carts/resource",
+            server.endpoint
+        ))
+        .header("x-token", TOKEN)
+        .json(&escape)
+        .send()
+        .expect("answer");
+    assert_eq!(
+        response.status(),
+        400,
+        "a path that escapes the repository is rejected"
+    );
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
 }
