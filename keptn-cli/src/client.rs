@@ -539,13 +539,30 @@ fn watch(
     keptn_context: &str,
     output: Output,
 ) -> anyhow::Result<()> {
+    let query = [("keptnContext", keptn_context.to_owned())];
+    let sequences = follow(client, project, &query, output)?;
+    if output != Output::Text {
+        print(
+            output,
+            &json!({ "keptnContext": keptn_context, "sequences": sequences }),
+            String::new,
+        )?;
+    }
+    Ok(())
+}
+
+/// Polls the sequences matching `query`, printing (as text) every change of a run's state,
+/// until every run has finished and no new one appeared for a second; returns the last list.
+fn follow(
+    client: &Client,
+    project: &str,
+    query: &[(&str, String)],
+    output: Output,
+) -> anyhow::Result<Vec<Value>> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut settled_since: Option<Instant> = None;
     loop {
-        let answer = client.get(
-            &format!("/api/v1/sequence/{project}"),
-            &[("keptnContext", keptn_context.to_owned())],
-        )?;
+        let answer = client.get(&format!("/api/v1/sequence/{project}"), query)?;
         let sequences = answer
             .get("sequences")
             .and_then(Value::as_array)
@@ -553,20 +570,25 @@ fn watch(
             .unwrap_or_default();
         for sequence in sequences.iter().rev() {
             let key = format!(
-                "{}.{}",
+                "{} {}.{}",
+                sequence["keptnContext"].as_str().unwrap_or(""),
                 sequence["stage"].as_str().unwrap_or(""),
                 sequence["name"].as_str().unwrap_or("")
             );
             let line = format!(
-                "{:<12} {:<10} {:<10} {}",
-                key,
+                "{:<22} {:<10} {:<8} {}",
+                format!(
+                    "{}.{}",
+                    sequence["stage"].as_str().unwrap_or(""),
+                    sequence["name"].as_str().unwrap_or("")
+                ),
                 sequence["state"].as_str().unwrap_or(""),
                 sequence["result"].as_str().unwrap_or(""),
                 sequence["currentTask"].as_str().unwrap_or("")
             );
             if seen.get(&key) != Some(&line) {
                 if output == Output::Text {
-                    crate::print_stdout(&line)?;
+                    crate::print_stdout(line.trim_end())?;
                 }
                 seen.insert(key, line);
             }
@@ -577,14 +599,7 @@ fn watch(
                 .all(|sequence| sequence["state"] == "finished");
         match (all_finished, settled_since) {
             (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => {
-                if output != Output::Text {
-                    print(
-                        output,
-                        &json!({ "keptnContext": keptn_context, "sequences": sequences }),
-                        String::new,
-                    )?;
-                }
-                return Ok(());
+                return Ok(sequences);
             }
             (true, None) => settled_since = Some(Instant::now()),
             (false, _) => settled_since = None,
@@ -620,6 +635,9 @@ pub enum GetCommand {
         /// Only this Keptn context.
         #[arg(long)]
         keptn_context: Option<String>,
+        /// Follow the sequences, printing each change, until all have finished.
+        #[arg(long)]
+        watch: bool,
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -682,6 +700,7 @@ pub fn get(command: &GetCommand) -> anyhow::Result<Exit> {
             service,
             state,
             keptn_context,
+            watch,
             output,
         } => {
             let mut query = Vec::new();
@@ -694,6 +713,13 @@ pub fn get(command: &GetCommand) -> anyhow::Result<Exit> {
                 if let Some(value) = value {
                     query.push((key, value.clone()));
                 }
+            }
+            if *watch {
+                let sequences = follow(&client, project, &query, *output)?;
+                if *output != Output::Text {
+                    print(*output, &json!({ "sequences": sequences }), String::new)?;
+                }
+                return Ok(Exit::Success);
             }
             let answer = client.get(&format!("/api/v1/sequence/{project}"), &query)?;
             print(*output, &answer, || {

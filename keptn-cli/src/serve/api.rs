@@ -42,6 +42,10 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/event", post(post_event).get(get_events))
+        .route(
+            "/api/v1/event/triggered/{event_type}",
+            get(open_triggered_events),
+        )
         .route("/api/v1/project", post(create_project).get(list_projects))
         .route(
             "/api/v1/project/{project}",
@@ -88,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
         .merge(protected)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -155,6 +160,15 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     } else {
         ApiError::Unauthorized.into_response()
     }
+}
+
+/// The OpenAPI document of this API.
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 async fn health() -> Json<Value> {
@@ -942,4 +956,61 @@ async fn answer_approval(
     Ok(Json(
         json!({ "keptnContext": keptn_context, "approved": answer.approve }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct TriggeredQuery {
+    project: Option<String>,
+    stage: Option<String>,
+    service: Option<String>,
+}
+
+/// `GET /api/v1/event/triggered/{type}`: the `.triggered` events of a type that no `.finished`
+/// answered yet, oldest first, for integrations that poll instead of running in process
+/// (Keptn's remote execution plane). Looks at the newest 1,000 of the type.
+async fn open_triggered_events(
+    State(state): State<AppState>,
+    Path(event_type): Path<String>,
+    Query(query): Query<TriggeredQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let parsed =
+        EventType::parse(&event_type).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let EventType::Task {
+        task,
+        kind: keptn_core::event::TaskEventKind::Triggered,
+    } = &parsed
+    else {
+        return Err(ApiError::BadRequest(format!(
+            "'{event_type}' is not a task's triggered type such as sh.keptn.event.deployment.triggered"
+        )));
+    };
+    let filter = |event_type: String| EventFilter {
+        event_type: Some(event_type),
+        project: query.project.clone(),
+        stage: query.stage.clone(),
+        service: query.service.clone(),
+        limit: 1000,
+        ..EventFilter::default()
+    };
+    let triggered = state
+        .intake
+        .store
+        .events(&filter(event_type.clone()))
+        .await?;
+    let finished = state
+        .intake
+        .store
+        .events(&filter(format!("sh.keptn.event.{task}.finished")))
+        .await?;
+    let answered: std::collections::BTreeSet<&str> = finished
+        .iter()
+        .filter_map(|event| event.triggered_id.as_deref())
+        .collect();
+    let mut open: Vec<Value> = triggered
+        .iter()
+        .filter(|event| !answered.contains(event.id.as_str()))
+        .map(|event| serde_json::from_str(&event.to_json()).expect("an event's JSON parses"))
+        .collect();
+    open.reverse();
+    Ok(Json(json!({ "events": open })))
 }

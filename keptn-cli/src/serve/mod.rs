@@ -33,6 +33,15 @@ pub struct Args {
     /// The address the HTTP API listens on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// How long a triggered task may wait for its first `.started` (or `.finished`) before the
+    /// sequence ends with `fail` (Go duration: 10m, 90s).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub task_started_timeout: std::time::Duration,
+    /// How long a task may run after its first answer before the sequence ends with `fail`;
+    /// `none` for no limit. Per task: `--task-finished-timeout test=30m` (repeatable); manual
+    /// approvals have no limit unless one is given for `approval`.
+    #[arg(long, value_name = "[TASK=]DURATION|none", default_value = "1h")]
+    pub task_finished_timeout: Vec<String>,
     /// The uniform: which integrations run and what they subscribe to. Default: Keptn's
     /// approval-service and lighthouse-service (the built-in evaluator).
     #[arg(long, value_name = "FILE")]
@@ -45,6 +54,39 @@ pub const TOKEN_FILE: &str = "api-token";
 /// The file that fixes the instance's event-id namespace.
 pub const INSTANCE_FILE: &str = "instance-id";
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    keptn_core::shipyard::parse_go_duration(text)
+        .ok_or_else(|| format!("'{text}' is not a duration such as 10m, 90s or 1h30m"))
+}
+
+fn parse_limit(text: &str) -> Result<Option<std::time::Duration>, InvalidInput> {
+    if text == "none" {
+        return Ok(None);
+    }
+    parse_duration(text)
+        .map(Some)
+        .map_err(|err| InvalidInput(format!("--task-finished-timeout: {err}, or none")))
+}
+
+/// The orchestrator settings from the flags.
+fn orchestrator_config(args: &Args) -> Result<OrchestratorConfig, InvalidInput> {
+    let mut config = OrchestratorConfig {
+        task_started_timeout: args.task_started_timeout,
+        ..OrchestratorConfig::default()
+    };
+    for limit in &args.task_finished_timeout {
+        match limit.split_once('=') {
+            Some((task, duration)) => {
+                config
+                    .task_finished_timeouts
+                    .insert(task.to_owned(), parse_limit(duration)?);
+            }
+            None => config.task_finished_timeout = parse_limit(limit)?,
+        }
+    }
+    Ok(config)
+}
+
 /// Runs `keptn serve` until interrupted.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let data_dir = match &args.data_dir {
@@ -55,8 +97,9 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         Some(path) => read_uniform(path)?,
         None => default_uniform(),
     };
+    let config = orchestrator_config(args)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(data_dir, args.listen, uniform))?;
+    runtime.block_on(serve(data_dir, args.listen, uniform, config))?;
     Ok(Exit::Success)
 }
 
@@ -192,7 +235,12 @@ async fn open_task_triggers(
     Ok(triggers)
 }
 
-async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyhow::Result<()> {
+async fn serve(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    uniform: Uniform,
+    orchestrator_config: OrchestratorConfig,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let token = api_token(&data_dir)?;
@@ -208,7 +256,7 @@ async fn serve(data_dir: PathBuf, listen: SocketAddr, uniform: Uniform) -> anyho
     );
     let mut orchestrator = Orchestrator::new(OrchestratorConfig {
         id_namespace: instance_id(&data_dir)?,
-        ..OrchestratorConfig::default()
+        ..orchestrator_config
     });
     if let Some(state) = store
         .load_state()

@@ -102,13 +102,17 @@ impl Server {
     }
 
     fn start_with(scratch: &Scratch, uniform_text: &str) -> Server {
+        Server::start_with_args(scratch, uniform_text, &[])
+    }
+
+    fn start_with_args(scratch: &Scratch, uniform_text: &str, extra_args: &[&str]) -> Server {
         let uniform = scratch.0.join("uniform.yaml");
         std::fs::write(&uniform, uniform_text).expect("uniform written");
         let port = free_port();
-        Server::spawn(scratch.0.join("data"), uniform, port)
+        Server::spawn(scratch.0.join("data"), uniform, port, extra_args)
     }
 
-    fn spawn(data_dir: PathBuf, uniform: PathBuf, port: u16) -> Server {
+    fn spawn(data_dir: PathBuf, uniform: PathBuf, port: u16, extra_args: &[&str]) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_keptn"))
             .args([
                 "serve",
@@ -119,6 +123,7 @@ impl Server {
             .arg(&data_dir)
             .arg("--uniform")
             .arg(&uniform)
+            .args(extra_args)
             .env("KEPTN_API_TOKEN", TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -152,7 +157,7 @@ impl Server {
     fn crash_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL delivered");
         self.child.wait().expect("killed server reaped");
-        let restarted = Server::spawn(self.data_dir.clone(), self.uniform.clone(), self.port);
+        let restarted = Server::spawn(self.data_dir.clone(), self.uniform.clone(), self.port, &[]);
         let old = std::mem::replace(self, restarted);
         std::mem::forget(old);
     }
@@ -312,6 +317,27 @@ fn delivery_runs_through_three_stages_with_noop_integrations() {
         "sh.keptn.event.release.triggered",
     ];
     assert_eq!(triggered, expected);
+    // `get sequences --watch` follows the chain and returns once it has ended.
+    let (code, stdout, stderr) = server.keptn(&[
+        "get",
+        "sequences",
+        "--project",
+        "sockshop",
+        "--keptn-context",
+        &keptn_context,
+        "--watch",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let watched: Value = serde_json::from_str(&stdout).expect("JSON");
+    let states: Vec<&str> = watched["sequences"]
+        .as_array()
+        .expect("sequences")
+        .iter()
+        .map(|sequence| sequence["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["finished", "finished", "finished"]);
     // The client's text listing shows the three stages.
     let (code, stdout, _) = server.keptn(&["get", "sequences", "--project", "sockshop"]);
     assert_eq!(code, 0);
@@ -836,4 +862,129 @@ fn base64_decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("base64")
+}
+
+#[test]
+fn a_task_nobody_answers_ends_its_sequence_with_a_clear_message() {
+    let scratch = Scratch::new("timeout");
+    // No integration subscribes to `deployment`: Keptn's most reported stuck sequence.
+    let uniform = "integrations:\n  - name: approval-service\n    subscriptions:\n      - event: sh.keptn.event.approval.triggered\n";
+    let server = Server::start_with_args(&scratch, uniform, &["--task-started-timeout", "1s"]);
+    server.setup_sockshop(&scratch);
+    let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.dev.delivery.triggered",
+        "shkeptncontext": "nobody-answers", "data": {"project": "sockshop", "stage": "dev", "service": "carts"}});
+    let response = server
+        .http()
+        .post(format!("{}/api/v1/event", server.endpoint))
+        .header("x-token", TOKEN)
+        .json(&event)
+        .send()
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    wait_for("the sequence to time out", Duration::from_secs(20), || {
+        server.finished_stages("nobody-answers") == [("dev".to_owned(), "fail".to_owned())]
+    });
+    let answer = server.get("/api/v1/sequence/sockshop?keptnContext=nobody-answers");
+    let message = answer["sequences"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("deployment"),
+        "the message names the task: {message}"
+    );
+}
+
+#[test]
+fn invalid_timeout_flags_are_rejected() {
+    let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
+        .args([
+            "serve",
+            "--task-finished-timeout",
+            "test=soon",
+            "--data-dir",
+            "/nonexistent/never-created",
+        ])
+        .output()
+        .expect("keptn runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("'soon' is not a duration"));
+}
+
+#[test]
+fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
+    let scratch = Scratch::new("openapi");
+    // No integration answers `deployment`: its trigger stays open for a polling integration.
+    let uniform = "integrations:\n  - name: approval-service\n    subscriptions:\n      - event: sh.keptn.event.approval.triggered\n";
+    let server = Server::start_with(&scratch, uniform);
+    let document: Value = server
+        .http()
+        .get(format!("{}/api/v1/openapi.json", server.endpoint))
+        .send()
+        .expect("answer")
+        .json()
+        .expect("JSON");
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("3."))
+    );
+    for path in [
+        "/api/v1/event",
+        "/api/v1/event/triggered/{event_type}",
+        "/api/v1/project",
+        "/api/v1/sequence/{project}",
+        "/api/v1/approval/{project}/{stage}",
+        "/api/v1/project/{project}/stage/{stage}/service/{service}/evaluation",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+
+    server.setup_sockshop(&scratch);
+    let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.dev.delivery.triggered",
+        "shkeptncontext": "polled", "data": {"project": "sockshop", "stage": "dev", "service": "carts"}});
+    server
+        .http()
+        .post(format!("{}/api/v1/event", server.endpoint))
+        .header("x-token", TOKEN)
+        .json(&event)
+        .send()
+        .expect("sent");
+    let mut open = Value::Null;
+    wait_for(
+        "an open deployment trigger",
+        Duration::from_secs(20),
+        || {
+            open = server.get(
+                "/api/v1/event/triggered/sh.keptn.event.deployment.triggered?project=sockshop",
+            );
+            open["events"]
+                .as_array()
+                .is_some_and(|events| events.len() == 1)
+        },
+    );
+    let trigger = &open["events"][0];
+    // A polling integration answers it; then it is no longer open and the sequence moves on.
+    let finished = json!({"specversion": "1.0", "source": "remote-deployer", "type": "sh.keptn.event.deployment.finished",
+        "shkeptncontext": "polled", "triggeredid": trigger["id"],
+        "data": {"project": "sockshop", "stage": "dev", "service": "carts", "status": "succeeded", "result": "pass"}});
+    let response = server
+        .http()
+        .post(format!("{}/api/v1/event", server.endpoint))
+        .header("x-token", TOKEN)
+        .json(&finished)
+        .send()
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    wait_for(
+        "the next task to be triggered",
+        Duration::from_secs(20),
+        || {
+            let open = server
+                .get("/api/v1/event/triggered/sh.keptn.event.test.triggered?project=sockshop");
+            open["events"]
+                .as_array()
+                .is_some_and(|events| events.len() == 1)
+        },
+    );
+    let still_open =
+        server.get("/api/v1/event/triggered/sh.keptn.event.deployment.triggered?project=sockshop");
+    assert_eq!(still_open["events"], json!([]));
 }
