@@ -198,9 +198,20 @@ pub enum CreateCommand {
         /// The shipyard file.
         #[arg(long)]
         shipyard: PathBuf,
-        /// Git upstream of the project's configuration repository.
+        /// Git upstream of the project's configuration repository (every change is pushed).
         #[arg(long)]
         git_remote_url: Option<String>,
+        /// User for an HTTPS upstream.
+        #[arg(long, requires = "git_remote_url")]
+        git_user: Option<String>,
+        /// Token for an HTTPS upstream.
+        #[arg(
+            long,
+            requires = "git_remote_url",
+            env = "KEPTN_GIT_TOKEN",
+            hide_env_values = true
+        )]
+        git_token: Option<String>,
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -226,6 +237,8 @@ pub fn create(command: &CreateCommand) -> anyhow::Result<Exit> {
             name,
             shipyard,
             git_remote_url,
+            git_user,
+            git_token,
             output,
         } => {
             let file = crate::source::SourceFile::read(shipyard)?;
@@ -243,6 +256,8 @@ pub fn create(command: &CreateCommand) -> anyhow::Result<Exit> {
                 "name": name,
                 "shipyard": base64::engine::general_purpose::STANDARD.encode(file.text.as_bytes()),
                 "gitRemoteURL": git_remote_url,
+                "gitUser": git_user,
+                "gitToken": git_token,
             });
             let answer = client.post("/api/v1/project", &body)?;
             print(*output, &answer, || format!("project '{name}' created"))?;

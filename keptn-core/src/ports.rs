@@ -376,6 +376,15 @@ pub trait ConfigRepo: Send + Sync {
     ) -> Result<String, AdapterError>;
     /// The latest commit of a stage.
     async fn latest_commit(&self, project: &str, stage: &str) -> Result<String, AdapterError>;
+    /// Makes `url` the project's upstream: later writes are pushed there. An optional ability;
+    /// a repository kind without upstreams answers `Invalid`.
+    async fn set_upstream(&self, project: &str, url: &str) -> Result<(), AdapterError> {
+        let _ = (project, url);
+        Err(AdapterError::new(
+            AdapterErrorKind::Invalid,
+            "this configuration repository cannot push to an upstream",
+        ))
+    }
 }
 
 /// How long adapters may take by default before reporting [`AdapterErrorKind::Timeout`].

@@ -619,4 +619,8 @@ impl ConfigRepo for Git {
     async fn latest_commit(&self, project: &str, stage: &str) -> Result<String, AdapterError> {
         Ok(self.latest_commit_inner(project, stage).await?)
     }
+
+    async fn set_upstream(&self, project: &str, url: &str) -> Result<(), AdapterError> {
+        Ok(Git::set_upstream(self, project, url).await?)
+    }
 }

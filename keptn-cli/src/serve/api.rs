@@ -322,6 +322,36 @@ struct CreateProject {
     shipyard: String,
     #[serde(rename = "gitRemoteURL", alias = "gitRemoteUrl")]
     git_remote_url: Option<String>,
+    /// User for an HTTPS upstream.
+    #[serde(rename = "gitUser")]
+    git_user: Option<String>,
+    /// Token (password) for an HTTPS upstream.
+    #[serde(rename = "gitToken")]
+    git_token: Option<String>,
+}
+
+/// The upstream URL with HTTPS credentials in it, as git takes them.
+fn upstream_url(url: &str, user: Option<&str>, token: Option<&str>) -> Result<String, ApiError> {
+    let Some(token) = token.filter(|token| !token.is_empty()) else {
+        return Ok(url.to_owned());
+    };
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(ApiError::BadRequest(format!(
+            "a git token needs an https:// upstream, got '{url}'"
+        )));
+    };
+    let user = user.filter(|user| !user.is_empty()).unwrap_or("keptn");
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (byte as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    Ok(format!("https://{}:{}@{rest}", encode(user), encode(token)))
 }
 
 async fn create_project(
@@ -357,6 +387,30 @@ async fn create_project(
         services: Vec::new(),
     };
     state.intake.store.create_project(&record).await?;
+    if let Some(url) = record
+        .git_remote_url
+        .as_deref()
+        .filter(|url| !url.is_empty())
+    {
+        let with_credentials = upstream_url(
+            url,
+            request.git_user.as_deref(),
+            request.git_token.as_deref(),
+        );
+        let upstream = match with_credentials {
+            Ok(upstream) => state
+                .config
+                .set_upstream(&request.name, &upstream)
+                .await
+                .map_err(ApiError::from),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = upstream {
+            // A project whose upstream cannot be used is not created.
+            let _ = state.intake.store.delete_project(&request.name).await;
+            return Err(err);
+        }
+    }
     state
         .config
         .write(

@@ -988,3 +988,82 @@ fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
         server.get("/api/v1/event/triggered/sh.keptn.event.deployment.triggered?project=sockshop");
     assert_eq!(still_open["events"], json!([]));
 }
+
+#[test]
+fn a_project_with_a_git_upstream_pushes_every_change_there() {
+    let scratch = Scratch::new("upstream");
+    let upstream = scratch.0.join("upstream.git");
+    let status = Command::new("git")
+        .args(["init", "--quiet", "--bare"])
+        .arg(&upstream)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git runs");
+    assert!(status.success());
+    let server = Server::start(&scratch);
+    let shipyard = scratch.0.join("shipyard.yaml");
+    std::fs::write(&shipyard, SHIPYARD).expect("shipyard written");
+    let url = format!("file://{}", upstream.display());
+    let (code, _, stderr) = server.keptn(&[
+        "create",
+        "project",
+        "sockshop",
+        "--shipyard",
+        shipyard.to_str().expect("utf-8"),
+        "--git-remote-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let slo = scratch.0.join("slo.yaml");
+    std::fs::write(&slo, SLO).expect("slo written");
+    let (code, _, stderr) = server.keptn(&[
+        "add-resource",
+        "--project",
+        "sockshop",
+        "--stage",
+        "staging",
+        "--service",
+        "carts",
+        "--resource",
+        slo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let show = |spec: &str| {
+        let output = Command::new("git")
+            .arg("--git-dir")
+            .arg(&upstream)
+            .args(["show", spec])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git runs");
+        assert!(
+            output.status.success(),
+            "git show {spec}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    assert_eq!(show("main:shipyard.yaml"), SHIPYARD);
+    assert_eq!(show("staging:carts/slo.yaml"), SLO);
+
+    // An upstream that cannot be reached leaves no project behind.
+    let (code, _, stderr) = server.keptn(&[
+        "create",
+        "project",
+        "broken",
+        "--shipyard",
+        shipyard.to_str().expect("utf-8"),
+        "--git-remote-url",
+        "file:///nonexistent/repo.git",
+    ]);
+    assert_ne!(code, 0);
+    assert!(!stderr.is_empty());
+    let projects = server.get("/api/v1/project");
+    let names: Vec<&str> = projects["projects"]
+        .as_array()
+        .expect("projects")
+        .iter()
+        .map(|project| project["projectName"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["sockshop"]);
+}
