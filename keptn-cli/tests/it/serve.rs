@@ -569,6 +569,36 @@ total_score:
 ";
 
 impl Server {
+    /// Adds the test SLO to sockshop/staging/carts through the CLI.
+    fn add_slo(&self, scratch: &Scratch) {
+        let slo = scratch.0.join("slo.yaml");
+        std::fs::write(&slo, SLO).expect("slo written");
+        let (code, _, stderr) = self.keptn(&[
+            "add-resource",
+            "--project",
+            "sockshop",
+            "--stage",
+            "staging",
+            "--service",
+            "carts",
+            "--resource",
+            slo.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
+    /// Posts an event to the API and checks it was accepted.
+    fn post_event(&self, event: &Value) {
+        let response = self
+            .http()
+            .post(format!("{}/api/v1/event", self.endpoint))
+            .header("x-token", TOKEN)
+            .json(event)
+            .send()
+            .expect("event sent");
+        assert_eq!(response.status(), 202, "event {event}");
+    }
+
     /// Triggers the built-in evaluation, answers its get-sli.triggered as an SLI provider would,
     /// and returns the recorded evaluation.finished data.
     fn evaluate_with(&self, response_time: f64) -> Value {
@@ -643,20 +673,7 @@ fn built_in_evaluation_scores_sli_values_against_the_slo_and_its_history() {
     let scratch = Scratch::new("evaluation");
     let server = Server::start_with(&scratch, EVALUATION_UNIFORM);
     server.setup_sockshop(&scratch);
-    let slo = scratch.0.join("slo.yaml");
-    std::fs::write(&slo, SLO).expect("slo written");
-    let (code, _, stderr) = server.keptn(&[
-        "add-resource",
-        "--project",
-        "sockshop",
-        "--stage",
-        "staging",
-        "--service",
-        "carts",
-        "--resource",
-        slo.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    server.add_slo(&scratch);
 
     let first = server.evaluate_with(250.0);
     assert_eq!(first["result"], "pass", "{first}");
@@ -742,14 +759,7 @@ fn manual_approval_waits_for_approve_or_decline() {
     let trigger = |context: &str| {
         let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.production.delivery.triggered",
             "shkeptncontext": context, "data": {"project": "sockshop", "stage": "production", "service": "carts", "result": "pass"}});
-        let response = server
-            .http()
-            .post(format!("{}/api/v1/event", server.endpoint))
-            .header("x-token", TOKEN)
-            .json(&event)
-            .send()
-            .expect("sent");
-        assert_eq!(response.status(), 202);
+        server.post_event(&event);
     };
     let state_of = |context: &str| {
         let answer = server.get(&format!("/api/v1/sequence/sockshop?keptnContext={context}"));
@@ -873,14 +883,7 @@ fn a_task_nobody_answers_ends_its_sequence_with_a_clear_message() {
     server.setup_sockshop(&scratch);
     let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.dev.delivery.triggered",
         "shkeptncontext": "nobody-answers", "data": {"project": "sockshop", "stage": "dev", "service": "carts"}});
-    let response = server
-        .http()
-        .post(format!("{}/api/v1/event", server.endpoint))
-        .header("x-token", TOKEN)
-        .json(&event)
-        .send()
-        .expect("sent");
-    assert_eq!(response.status(), 202);
+    server.post_event(&event);
     wait_for("the sequence to time out", Duration::from_secs(20), || {
         server.finished_stages("nobody-answers") == [("dev".to_owned(), "fail".to_owned())]
     });
@@ -940,13 +943,7 @@ fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
     server.setup_sockshop(&scratch);
     let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.dev.delivery.triggered",
         "shkeptncontext": "polled", "data": {"project": "sockshop", "stage": "dev", "service": "carts"}});
-    server
-        .http()
-        .post(format!("{}/api/v1/event", server.endpoint))
-        .header("x-token", TOKEN)
-        .json(&event)
-        .send()
-        .expect("sent");
+    server.post_event(&event);
     let mut open = Value::Null;
     wait_for(
         "an open deployment trigger",
@@ -965,14 +962,7 @@ fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
     let finished = json!({"specversion": "1.0", "source": "remote-deployer", "type": "sh.keptn.event.deployment.finished",
         "shkeptncontext": "polled", "triggeredid": trigger["id"],
         "data": {"project": "sockshop", "stage": "dev", "service": "carts", "status": "succeeded", "result": "pass"}});
-    let response = server
-        .http()
-        .post(format!("{}/api/v1/event", server.endpoint))
-        .header("x-token", TOKEN)
-        .json(&finished)
-        .send()
-        .expect("sent");
-    assert_eq!(response.status(), 202);
+    server.post_event(&finished);
     wait_for(
         "the next task to be triggered",
         Duration::from_secs(20),
@@ -1014,20 +1004,7 @@ fn a_project_with_a_git_upstream_pushes_every_change_there() {
         &url,
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let slo = scratch.0.join("slo.yaml");
-    std::fs::write(&slo, SLO).expect("slo written");
-    let (code, _, stderr) = server.keptn(&[
-        "add-resource",
-        "--project",
-        "sockshop",
-        "--stage",
-        "staging",
-        "--service",
-        "carts",
-        "--resource",
-        slo.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    server.add_slo(&scratch);
     let show = |spec: &str| {
         let output = Command::new("git")
             .arg("--git-dir")
