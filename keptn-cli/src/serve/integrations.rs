@@ -4,7 +4,7 @@
 //! through the same intake as the API. Answers get ids derived from the trigger's id, so an
 //! answer repeated after a restart is recognised as a duplicate and changes nothing.
 //!
-//! Built-in kinds, chosen by the uniform entry's `name`:
+//! Built-in kinds, chosen by the uniform entry's `kind` (which defaults to its `name`):
 //! - `noop`: answers every subscribed `.triggered` task with `.started` and `.finished` (pass);
 //!   for placeholders and for measuring orchestration overhead.
 //! - `approval-service`: Keptn's approval rules (`slo-semantics` §4.1 of the control-plane
@@ -13,7 +13,8 @@
 //!
 //! - `lighthouse-service`: the built-in evaluator (`lighthouse.rs`).
 //!
-//! Entries with other names are external integrations; they receive events from the API.
+//! Entries of other kinds are external integrations; they talk to the API (they may poll
+//! `GET /api/v1/event/triggered/{type}`).
 
 use keptn_core::event::{EventData, EventType, KeptnEvent, TaskEventKind, TaskResult, TaskStatus};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub fn start(
 ) -> Vec<String> {
     let mut started = Vec::new();
     for integration in &uniform.integrations {
-        let kind = match integration.name.as_str() {
+        let kind = match integration.kind.as_str() {
             "noop" => Kind::Noop,
             "approval-service" => Kind::Approval,
             "lighthouse-service" => Kind::Lighthouse(Arc::new(Lighthouse {

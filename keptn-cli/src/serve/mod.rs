@@ -114,7 +114,7 @@ fn default_uniform() -> Uniform {
     let mut uniform = Uniform::keptn_defaults();
     uniform.integrations.retain(|integration| {
         matches!(
-            integration.name.as_str(),
+            integration.kind.as_str(),
             "approval-service" | "lighthouse-service"
         )
     });

@@ -40,6 +40,12 @@ pub struct RawIntegration {
     /// `name`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `kind`: which implementation runs it (default: the name).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `config`: settings for that implementation, as written.
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
     /// `subscriptions`.
     #[serde(default)]
     pub subscriptions: Vec<RawSubscription>,
@@ -144,6 +150,13 @@ pub struct Subscription {
 pub struct Integration {
     /// Name (e.g. `helm-service`).
     pub name: String,
+    /// Which implementation runs it: a built-in of the service (`noop`, `approval-service`,
+    /// `lighthouse-service`, ...) or any other word for an external integration. Defaults to
+    /// the name, so Keptn's service names select Keptn's behaviour.
+    pub kind: String,
+    /// The implementation's settings (`null` when none were given); the implementation
+    /// validates them.
+    pub config: serde_json::Value,
     /// Subscriptions.
     pub subscriptions: Vec<Subscription>,
 }
@@ -179,6 +192,8 @@ impl Uniform {
     pub fn keptn_defaults() -> Self {
         let integration = |name: &str, events: &[&str]| Integration {
             name: name.to_owned(),
+            kind: name.to_owned(),
+            config: serde_json::Value::Null,
             subscriptions: events
                 .iter()
                 .map(|event| Subscription {
@@ -285,8 +300,28 @@ pub fn parse(source: &str) -> Result<(Uniform, Vec<crate::Diagnostic>), Error> {
                 }),
             }
         }
+        let kind = raw_integration
+            .kind
+            .clone()
+            .filter(|kind| !kind.is_empty())
+            .unwrap_or_else(|| name.clone());
+        let config = match &raw_integration.config {
+            None => serde_json::Value::Null,
+            Some(config) => match serde_json::to_value(config) {
+                Ok(config) => config,
+                Err(err) => {
+                    diagnostics.error(
+                        &path.key("config"),
+                        format!("config cannot be read as JSON-compatible data: {err}"),
+                    );
+                    serde_json::Value::Null
+                }
+            },
+        };
         integrations.push(Integration {
             name,
+            kind,
+            config,
             subscriptions,
         });
     }

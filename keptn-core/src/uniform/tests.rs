@@ -79,3 +79,17 @@ fn keptn_defaults_route_tasks_to_standard_services() {
     assert_eq!(subscribers.len(), 1);
     assert_eq!(subscribers[0].name, "jmeter-service");
 }
+
+#[test]
+fn kind_defaults_to_the_name_and_config_is_kept() {
+    let source = "integrations:\n  - name: deployer-dev\n    kind: noop\n    config: {delay: 5s, replicas: 2}\n    subscriptions:\n      - event: sh.keptn.event.deployment.triggered\n  - name: approval-service\n    subscriptions:\n      - event: sh.keptn.event.approval.triggered\n";
+    let (uniform, warnings) = super::parse(source).expect("valid uniform");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(uniform.integrations[0].kind, "noop");
+    assert_eq!(
+        uniform.integrations[0].config,
+        serde_json::json!({"delay": "5s", "replicas": 2})
+    );
+    assert_eq!(uniform.integrations[1].kind, "approval-service");
+    assert_eq!(uniform.integrations[1].config, serde_json::Value::Null);
+}
