@@ -11,7 +11,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keptn_core::event::{KeptnEvent, Timestamp};
+use std::collections::HashMap;
+
+use keptn_core::event::{EventType, KeptnEvent, TaskEventKind, Timestamp};
 use keptn_core::orchestrator::{Command, Input, Orchestrator, Output, State};
 use keptn_core::ports::Store;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -30,6 +32,9 @@ pub fn now() -> Timestamp {
 
 /// How many waiting inputs are committed together at most.
 const MAX_BATCH: usize = 256;
+
+/// How many tasks in flight are tracked for the task-duration metric before a clean-up.
+const MAX_IN_FLIGHT: usize = 10_000;
 
 /// How many published events may wait to be marked published while the loop is busy.
 const MAX_UNMARKED: usize = 4096;
@@ -119,6 +124,17 @@ async fn run(
     // A wake-up asked for before a restart is due now at the latest.
     let mut wake_at: Option<Timestamp> = orchestrator.state.scheduled_wake;
     let mut unmarked: Vec<String> = Vec::new();
+    // Tasks in flight, by the id of their `.triggered` event: name and when it was sent.
+    let mut in_flight: HashMap<String, (String, Timestamp)> = orchestrator
+        .state
+        .executions
+        .values()
+        .filter_map(|execution| execution.current_task.as_ref())
+        .filter_map(|task| {
+            let sent = task.dispatched_at?;
+            Some((task.triggered_id.clone(), (task.name.clone(), sent)))
+        })
+        .collect();
     loop {
         let sleep = match wake_at {
             Some(at) => Duration::from_millis(at.0.saturating_sub(now().0)),
@@ -146,10 +162,30 @@ async fn run(
         let mut emitted = Vec::new();
         let mut processed = Vec::new();
         let mut waiting = Vec::new();
+        let mut answered = Vec::new();
         for request in batch {
+            if let Input::Event(event) = &request.input
+                && let EventType::Task {
+                    kind: TaskEventKind::Finished,
+                    ..
+                } = &event.event_type
+                && let Some(triggered_id) = &event.triggered_id
+                && in_flight.contains_key(triggered_id)
+            {
+                answered.push(triggered_id.clone());
+            }
             for output in orchestrator.handle(now(), request.input) {
                 match output {
-                    Output::Emit(event) => emitted.push(event),
+                    Output::Emit(event) => {
+                        if let EventType::Task {
+                            task,
+                            kind: TaskEventKind::Triggered,
+                        } = &event.event_type
+                        {
+                            in_flight.insert(event.id.clone(), (task.clone(), now()));
+                        }
+                        emitted.push(event);
+                    }
                     Output::Command(Command::WakeAt(at)) => wake_at = Some(at),
                     Output::Command(Command::CancelWake) => wake_at = None,
                     Output::Command(Command::Ignored { reason }) => {
@@ -184,7 +220,42 @@ async fn run(
         if requests.is_empty() || unmarked.len() >= MAX_UNMARKED {
             mark_published(&store, &mut unmarked).await?;
         }
-        metrics.observe_transition(started.elapsed(), orchestrator.state.executions.len());
+        // A task whose trigger is no execution's current task any more has completed.
+        for triggered_id in answered {
+            let still_current = orchestrator.state.executions.values().any(|execution| {
+                execution
+                    .current_task
+                    .as_ref()
+                    .is_some_and(|task| task.triggered_id == triggered_id)
+            });
+            if !still_current && let Some((task, sent)) = in_flight.remove(&triggered_id) {
+                metrics.observe_task(&task, Duration::from_millis(now().millis_since(sent)));
+            }
+        }
+        if in_flight.len() > MAX_IN_FLIGHT {
+            // Tasks that ended without a `.finished` (timeouts, aborts) are forgotten here.
+            let current: std::collections::HashSet<&str> = orchestrator
+                .state
+                .executions
+                .values()
+                .filter_map(|execution| execution.current_task.as_ref())
+                .map(|task| task.triggered_id.as_str())
+                .collect();
+            in_flight.retain(|triggered_id, _| current.contains(triggered_id.as_str()));
+        }
+        let n_queued = orchestrator
+            .state
+            .executions
+            .values()
+            .filter(|execution| {
+                execution.status == keptn_core::orchestrator::ExecutionStatus::Queued
+            })
+            .count();
+        metrics.observe_transition(
+            started.elapsed(),
+            orchestrator.state.executions.len(),
+            n_queued,
+        );
     }
 }
 

@@ -20,6 +20,11 @@ struct ResultLabel {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    task: String,
+}
+
 /// The service's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -29,6 +34,8 @@ pub struct Metrics {
     transition_seconds: Histogram,
     store_commit_seconds: Histogram,
     running_executions: Gauge,
+    queued_executions: Gauge,
+    task_seconds: Family<TaskLabel, Histogram>,
 }
 
 impl Metrics {
@@ -71,8 +78,24 @@ impl Metrics {
             "Sequence executions that have not ended (running, queued or waiting)",
             running_executions.clone(),
         );
+        let queued_executions = Gauge::default();
+        registry.register(
+            "sequence_executions_queued",
+            "Sequence executions waiting for their stage and service to be free",
+            queued_executions.clone(),
+        );
+        let task_seconds = Family::<TaskLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 20))) as fn() -> Histogram,
+        );
+        registry.register(
+            "task_duration_seconds",
+            "Time from a task's .triggered to the .finished that completed it, by task",
+            task_seconds.clone(),
+        );
         Metrics {
             registry,
+            queued_executions,
+            task_seconds,
             events_in,
             events_out,
             sequences_finished,
@@ -116,10 +139,21 @@ impl Metrics {
     }
 
     /// Records one transition.
-    pub fn observe_transition(&self, elapsed: Duration, n_executions: usize) {
+    pub fn observe_transition(&self, elapsed: Duration, n_executions: usize, n_queued: usize) {
         self.transition_seconds.observe(elapsed.as_secs_f64());
         self.running_executions
             .set(i64::try_from(n_executions).unwrap_or(i64::MAX));
+        self.queued_executions
+            .set(i64::try_from(n_queued).unwrap_or(i64::MAX));
+    }
+
+    /// Records how long a task took.
+    pub fn observe_task(&self, task: &str, elapsed: Duration) {
+        self.task_seconds
+            .get_or_create(&TaskLabel {
+                task: task.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Records one store commit.

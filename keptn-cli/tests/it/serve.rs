@@ -317,6 +317,23 @@ fn delivery_runs_through_three_stages_with_noop_integrations() {
         "sh.keptn.event.release.triggered",
     ];
     assert_eq!(triggered, expected);
+    // Metrics: every task's duration was observed, the sequences counted by result.
+    let metrics = server
+        .http()
+        .get(format!("{}/metrics", server.endpoint))
+        .header("x-token", TOKEN)
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains("keptn_task_duration_seconds_count{task=\"deployment\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keptn_sequences_finished_total{result=\"pass\"} 3"),
+        "{metrics}"
+    );
     // `get sequences --watch` follows the chain and returns once it has ended.
     let (code, stdout, stderr) = server.keptn(&[
         "get",
