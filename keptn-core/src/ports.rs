@@ -308,15 +308,29 @@ pub trait Store: Send + Sync {
     }
     /// Accepted events not yet processed, oldest first (replayed on start).
     async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
-    /// One transaction: save `state`, mark `processed` (accepted events' ids) as processed,
-    /// and record `emitted` in the history and the outbox (unpublished). Several orchestrator
-    /// transitions may be committed together (group commit): `state` is the state after all.
+    /// One transaction: record `accepted` (new incoming events, handled in this very transition)
+    /// as accepted and processed, save `state`, mark `processed` (events accepted earlier) as
+    /// processed, and record `emitted` in the history and the outbox (unpublished). Several
+    /// orchestrator transitions may be committed together (group commit): `state` is the state
+    /// after all. An `accepted` id the history holds already fails the whole transaction.
+    async fn commit_accepting(
+        &self,
+        state: &State,
+        accepted: &[KeptnEvent],
+        processed: &[String],
+        emitted: &[KeptnEvent],
+    ) -> Result<(), AdapterError>;
+    /// [`Store::commit_accepting`] with no new events.
     async fn commit_batch(
         &self,
         state: &State,
         processed: &[String],
         emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError>;
+    ) -> Result<(), AdapterError> {
+        self.commit_accepting(state, &[], processed, emitted).await
+    }
+    /// Which of `ids` the history holds (accepted or emitted), in order.
+    async fn known_ids(&self, ids: &[String]) -> Result<Vec<bool>, AdapterError>;
     /// [`Store::commit_batch`] for one transition.
     async fn commit_transition(
         &self,

@@ -134,13 +134,39 @@ impl Sqlite {
         Ok(accepted)
     }
 
-    async fn commit_batch_inner(
+    async fn known_ids_inner(&self, ids: &[String]) -> Result<Vec<bool>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Db>::new("SELECT id FROM events WHERE id IN (");
+        let mut separated = query.separated(", ");
+        for id in ids {
+            separated.push_bind(id);
+        }
+        separated.push_unseparated(")");
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("look up event ids"))?;
+        let mut known = std::collections::HashSet::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row
+                .try_get("id")
+                .map_err(query_error("look up event ids"))?;
+            known.insert(id);
+        }
+        Ok(ids.iter().map(|id| known.contains(id)).collect())
+    }
+
+    async fn commit_accepting_inner(
         &self,
         state: &State,
+        accepted: &[KeptnEvent],
         processed: &[String],
         emitted: &[KeptnEvent],
     ) -> Result<(), Error> {
-        for event in emitted {
+        for event in accepted.iter().chain(emitted) {
             check_id(event)?;
         }
         let state_json =
@@ -155,7 +181,15 @@ impl Sqlite {
         .execute(&mut *transaction)
         .await
         .map_err(query_error("save the state"))?;
-        for id in processed {
+        for event in accepted {
+            if !insert_event(&mut *transaction, event, Origin::Accepted).await? {
+                return Err(Error::DuplicateEvent {
+                    id: event.id.clone(),
+                });
+            }
+        }
+        let accepted_ids = accepted.iter().map(|event| &event.id);
+        for id in processed.iter().chain(accepted_ids) {
             let result = sqlx::query(
                 "UPDATE events SET processed = 1 WHERE id = ? AND processed IS NOT NULL",
             )
@@ -466,13 +500,20 @@ impl Store for Sqlite {
         Ok(self.unprocessed_inner().await?)
     }
 
-    async fn commit_batch(
+    async fn commit_accepting(
         &self,
         state: &State,
+        accepted: &[KeptnEvent],
         processed: &[String],
         emitted: &[KeptnEvent],
     ) -> Result<(), AdapterError> {
-        Ok(self.commit_batch_inner(state, processed, emitted).await?)
+        Ok(self
+            .commit_accepting_inner(state, accepted, processed, emitted)
+            .await?)
+    }
+
+    async fn known_ids(&self, ids: &[String]) -> Result<Vec<bool>, AdapterError> {
+        Ok(self.known_ids_inner(ids).await?)
     }
 
     async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError> {

@@ -894,3 +894,53 @@ async fn an_evaluation_time_beyond_i64_is_invalid() {
     );
     assert_eq!(message, format!("time {} is too large to store", u64::MAX));
 }
+
+#[tokio::test]
+async fn commit_accepting_records_new_events_as_processed_in_the_same_transaction() {
+    let (dir, store) = fresh().await;
+    let (state, emitted) = running_state();
+    let incoming = delivery("t1", "c1");
+    assert_eq!(
+        store
+            .known_ids(&["t1".to_owned(), "nope".to_owned()])
+            .await
+            .expect("looks up"),
+        vec![false, false]
+    );
+    store
+        .commit_accepting(&state, std::slice::from_ref(&incoming), &[], &emitted)
+        .await
+        .expect("commits");
+    let emitted_id = emitted[0].id.clone();
+    assert_eq!(
+        store
+            .known_ids(&["t1".to_owned(), emitted_id, "nope".to_owned()])
+            .await
+            .expect("looks up"),
+        vec![true, true, false]
+    );
+    // Accepted and processed at once: nothing to replay, but it is in the history.
+    assert!(store.unprocessed().await.expect("reads").is_empty());
+    assert_eq!(
+        ids(&store.unpublished().await.expect("reads")),
+        ids(&emitted)
+    );
+    let history = store
+        .events(&EventFilter {
+            keptn_context: Some("c1".to_owned()),
+            ..EventFilter::default()
+        })
+        .await
+        .expect("reads");
+    assert_eq!(history.first().map(|event| event.id.as_str()), Some("t1"));
+    // Accepting an id again fails the whole transaction and changes nothing.
+    let later = State::default();
+    assert_kind(
+        store
+            .commit_accepting(&later, std::slice::from_ref(&incoming), &[], &[])
+            .await,
+        AdapterErrorKind::Conflict,
+    );
+    assert_eq!(store.load_state().await.expect("reads"), Some(state));
+    drop(dir);
+}

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use keptn_core::event::{EventType, KeptnEvent, TaskEventKind, Timestamp};
 use keptn_core::orchestrator::{Command, Input, Orchestrator, Output, State};
@@ -40,12 +40,30 @@ const MAX_IN_FLIGHT: usize = 10_000;
 const MAX_UNMARKED: usize = 4096;
 
 /// One request to the loop.
-struct Request {
-    input: Input,
-    /// The id of the accepted event this input is, to mark it processed in the same commit.
-    processed: Option<String>,
-    /// Told when the transition is committed (or failed).
-    done: Option<oneshot::Sender<Result<(), String>>>,
+enum Request {
+    /// An input whose event (if any) was accepted earlier.
+    Input {
+        input: Input,
+        /// The id of the accepted event this input is, to mark it processed in the same commit.
+        processed: Option<String>,
+        /// Told when the transition is committed (or failed).
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// A new incoming event: accepted and handled in one commit.
+    Accept {
+        event: KeptnEvent,
+        /// Told when the commit is durable (or failed).
+        reply: oneshot::Sender<Result<Received, String>>,
+    },
+}
+
+/// What happened to a received event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Stored and handled by the orchestrator.
+    Accepted,
+    /// An event with this id was received before; nothing changed.
+    Duplicate,
 }
 
 /// A handle to submit inputs to the orchestration loop; cheap to clone.
@@ -60,7 +78,7 @@ impl EngineHandle {
     pub async fn submit(&self, input: Input, processed: Option<String>) -> anyhow::Result<()> {
         let (done, committed) = oneshot::channel();
         self.requests
-            .send(Request {
+            .send(Request::Input {
                 input,
                 processed,
                 done: Some(done),
@@ -76,13 +94,26 @@ impl EngineHandle {
     /// Queues an input without waiting for its commit (inputs are handled in queue order).
     pub async fn enqueue(&self, input: Input, processed: Option<String>) -> anyhow::Result<()> {
         self.requests
-            .send(Request {
+            .send(Request::Input {
                 input,
                 processed,
                 done: None,
             })
             .await
             .map_err(|_| anyhow::anyhow!("the orchestration loop has stopped"))
+    }
+
+    /// Hands a new event to the loop; the receiver tells when it is durably accepted.
+    pub async fn accept(
+        &self,
+        event: KeptnEvent,
+    ) -> anyhow::Result<oneshot::Receiver<Result<Received, String>>> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Accept { event, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the orchestration loop has stopped"))?;
+        Ok(answer)
     }
 
     /// The orchestrator state as of the last committed transition.
@@ -146,7 +177,7 @@ async fn run(
                 None => return Ok(()),
             },
             () = tokio::time::sleep(sleep), if wake_at.is_some() => {
-                Request { input: Input::Tick, processed: None, done: None }
+                Request::Input { input: Input::Tick, processed: None, done: None }
             }
         };
         // Group commit: every input already waiting is handled now and committed with this one,
@@ -159,12 +190,66 @@ async fn run(
             }
         }
         let started = std::time::Instant::now();
+        // New events already in the history (or twice in this batch) are duplicates.
+        let new_ids: Vec<String> = batch
+            .iter()
+            .filter_map(|request| match request {
+                Request::Accept { event, .. } => Some(event.id.clone()),
+                Request::Input { .. } => None,
+            })
+            .collect();
+        let mut known: HashSet<String> = match store.known_ids(&new_ids).await {
+            Ok(flags) => new_ids
+                .into_iter()
+                .zip(flags)
+                .filter_map(|(id, is_known)| is_known.then_some(id))
+                .collect(),
+            Err(err) => {
+                let message = format!("cannot look up event ids: {err}");
+                for request in batch {
+                    match request {
+                        Request::Accept { reply, .. } => {
+                            let _ = reply.send(Err(message.clone()));
+                        }
+                        Request::Input { done, .. } => {
+                            if let Some(done) = done {
+                                let _ = done.send(Err(message.clone()));
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+        };
         let mut emitted = Vec::new();
+        let mut accepted = Vec::new();
         let mut processed = Vec::new();
         let mut waiting = Vec::new();
+        let mut replies = Vec::new();
         let mut answered = Vec::new();
         for request in batch {
-            if let Input::Event(event) = &request.input
+            let input = match request {
+                Request::Input {
+                    input,
+                    processed: processed_id,
+                    done,
+                } => {
+                    processed.extend(processed_id);
+                    waiting.extend(done);
+                    input
+                }
+                Request::Accept { event, reply } => {
+                    if !known.insert(event.id.clone()) {
+                        let _ = reply.send(Ok(Received::Duplicate));
+                        continue;
+                    }
+                    metrics.event_in(&event);
+                    accepted.push(event.clone());
+                    replies.push(reply);
+                    Input::Event(event)
+                }
+            };
+            if let Input::Event(event) = &input
                 && let EventType::Task {
                     kind: TaskEventKind::Finished,
                     ..
@@ -174,7 +259,7 @@ async fn run(
             {
                 answered.push(triggered_id.clone());
             }
-            for output in orchestrator.handle(now(), request.input) {
+            for output in orchestrator.handle(now(), input) {
                 match output {
                     Output::Emit(event) => {
                         if let EventType::Task {
@@ -193,12 +278,10 @@ async fn run(
                     }
                 }
             }
-            processed.extend(request.processed);
-            waiting.extend(request.done);
         }
         let store_started = std::time::Instant::now();
         let committed = store
-            .commit_batch(&orchestrator.state, &processed, &emitted)
+            .commit_accepting(&orchestrator.state, &accepted, &processed, &emitted)
             .await;
         metrics.observe_store_commit(store_started.elapsed());
         if let Err(err) = committed {
@@ -206,11 +289,21 @@ async fn run(
             for done in waiting {
                 let _ = done.send(Err(message.clone()));
             }
+            for reply in replies {
+                let _ = reply.send(Err(message.clone()));
+            }
             anyhow::bail!(message);
         }
         *snapshots.write().await = orchestrator.state.clone();
         for done in waiting {
             let _ = done.send(Ok(()));
+        }
+        for reply in replies {
+            let _ = reply.send(Ok(Received::Accepted));
+        }
+        // Integrations see the events others sent, then what the orchestrator emitted.
+        for event in &accepted {
+            let _ = bus.send(event.clone());
         }
         // Marking events published is one more durable write; under load it waits until the
         // queue is empty (or many are pending). A crash before it only means those events are

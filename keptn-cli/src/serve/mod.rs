@@ -273,12 +273,11 @@ async fn serve(
         bus.clone(),
         Arc::clone(&metrics),
     );
-    let intake = intake::Intake::start(
-        Arc::clone(&store),
-        engine.clone(),
-        Arc::clone(&metrics),
-        bus.clone(),
-    );
+    let intake = intake::Intake {
+        store: Arc::clone(&store),
+        engine: engine.clone(),
+        metrics: Arc::clone(&metrics),
+    };
     let git = keptn_adapters::git::Config::new(data_dir.join("config"))
         .validate()
         .map_err(|err| anyhow::anyhow!("invalid configuration repository directory: {err}"))?;
