@@ -2,8 +2,9 @@
 # The README's test command: builds and runs every test of the workspace.
 #
 # It installs what the tests need itself, so it works on a fresh Debian machine with only the
-# Rust toolchain. The git adapter's tests run the real git; `keptn serve`'s tests start the real
-# binary on loopback with a real SQLite database, and kill it with SIGKILL.
+# Rust toolchain. The git adapter's tests run the real git, the Prometheus adapter's tests a real
+# Prometheus on loopback; `keptn serve`'s tests start the real binary on loopback with a real
+# SQLite database, and kill it with SIGKILL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,8 @@ need() {
   command -v "$1" >/dev/null || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
 }
 need git git
-echo "real tools: git $(git --version | cut -d' ' -f3), SQLite (bundled in sqlx)"
+need prometheus prometheus
+echo "real tools: git $(git --version | cut -d' ' -f3), prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3), SQLite (bundled in sqlx)"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -5,11 +5,19 @@
 //! - [`sqlite`] (feature `sqlite`): [`keptn_core::ports::Store`] on a SQLite file.
 //! - [`git`] (feature `git`): [`keptn_core::ports::ConfigRepo`] on local git repositories
 //!   (the git command-line tool), optionally pushed to an upstream.
+//! - [`prometheus`] (feature `prometheus`): [`keptn_core::ports::SliProvider`] on the
+//!   Prometheus HTTP API, with the queries of Keptn's `sli.yaml`.
+//! - [`loadgen`] (feature `loadgen`): [`keptn_core::ports::TestRunner`] built in: virtual
+//!   users sending HTTP requests, for machines without JMeter.
 //!
 //! Invariant: adapters implement ports and never call the orchestrator; they hold no business
 //! rules (scoring, sequencing).
 
 #[cfg(feature = "git")]
 pub mod git;
+#[cfg(feature = "loadgen")]
+pub mod loadgen;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -12,6 +12,8 @@
 //!   for a person (`POST /api/v1/approval/...`).
 //!
 //! - `lighthouse-service`: the built-in evaluator (`lighthouse.rs`).
+//! - `loadgen`: the built-in load runner on `test.triggered` (`loadgen.rs`).
+//! - `prometheus-service`: SLI values from Prometheus on `get-sli.triggered` (`prometheus.rs`).
 //!
 //! Entries of other kinds are external integrations; they talk to the API (they may poll
 //! `GET /api/v1/event/triggered/{type}`).
@@ -25,6 +27,8 @@ use tokio::sync::broadcast;
 
 use super::intake::Intake;
 use super::lighthouse::Lighthouse;
+use super::loadgen::LoadGenIntegration;
+use super::prometheus::PrometheusIntegration;
 
 /// Starts every built-in integration the uniform lists; returns their names.
 pub fn start(
@@ -32,7 +36,7 @@ pub fn start(
     bus: &broadcast::Sender<KeptnEvent>,
     intake: &Intake,
     config: &Arc<dyn ConfigRepo>,
-) -> Vec<String> {
+) -> Result<Vec<String>, String> {
     let mut started = Vec::new();
     for integration in &uniform.integrations {
         let kind = match integration.kind.as_str() {
@@ -42,6 +46,15 @@ pub fn start(
                 store: Arc::clone(&intake.store),
                 config: Arc::clone(config),
             })),
+            "loadgen" => Kind::LoadGen(Arc::new(LoadGenIntegration::from_config(
+                &integration.name,
+                &integration.config,
+            )?)),
+            "prometheus-service" => Kind::Prometheus(Arc::new(PrometheusIntegration::from_config(
+                &integration.name,
+                &integration.config,
+                Arc::clone(config),
+            )?)),
             _ => continue,
         };
         started.push(integration.name.clone());
@@ -52,7 +65,7 @@ pub fn start(
             intake.clone(),
         ));
     }
-    started
+    Ok(started)
 }
 
 #[derive(Clone)]
@@ -60,6 +73,8 @@ enum Kind {
     Noop,
     Approval,
     Lighthouse(Arc<Lighthouse>),
+    LoadGen(Arc<LoadGenIntegration>),
+    Prometheus(Arc<PrometheusIntegration>),
 }
 
 async fn listen(
@@ -87,17 +102,57 @@ async fn listen(
             Kind::Noop => noop(&integration.name, &event),
             Kind::Approval => approval(&integration.name, &event),
             Kind::Lighthouse(lighthouse) => lighthouse.handle(&event).await,
+            Kind::LoadGen(loadgen) => {
+                if !is_triggered_task(&event) {
+                    continue;
+                }
+                // A test may run for minutes: answer `.started` now, finish in the background.
+                let loadgen = Arc::clone(loadgen);
+                let intake = intake.clone();
+                let name = integration.name.clone();
+                tokio::spawn(async move {
+                    let answers = loadgen.start(&event).into_iter().collect::<Vec<_>>();
+                    send(&intake, &name, answers).await;
+                    let finished = loadgen.finish(&event).await.into_iter().collect::<Vec<_>>();
+                    send(&intake, &name, finished).await;
+                });
+                continue;
+            }
+            Kind::Prometheus(prometheus) => {
+                if !is_triggered_task(&event) {
+                    continue;
+                }
+                let prometheus = Arc::clone(prometheus);
+                let intake = intake.clone();
+                let name = integration.name.clone();
+                tokio::spawn(async move {
+                    let started = prometheus.start(&event).into_iter().collect::<Vec<_>>();
+                    send(&intake, &name, started).await;
+                    let finished = prometheus
+                        .finish(&event)
+                        .await
+                        .into_iter()
+                        .collect::<Vec<_>>();
+                    send(&intake, &name, finished).await;
+                });
+                continue;
+            }
         };
-        if answers.is_empty() {
-            continue;
-        }
-        let results = match intake.receive_all(answers).await {
-            Ok(results) => results,
-            Err(err) => vec![Err(err)],
-        };
-        for err in results.into_iter().filter_map(Result::err) {
-            eprintln!("keptn serve: integration {}: {err:#}", integration.name);
-        }
+        send(&intake, &integration.name, answers).await;
+    }
+}
+
+/// Sends an integration's answers through the intake; failures are logged.
+async fn send(intake: &Intake, name: &str, answers: Vec<KeptnEvent>) {
+    if answers.is_empty() {
+        return;
+    }
+    let results = match intake.receive_all(answers).await {
+        Ok(results) => results,
+        Err(err) => vec![Err(err)],
+    };
+    for err in results.into_iter().filter_map(Result::err) {
+        eprintln!("keptn serve: integration {name}: {err:#}");
     }
 }
 

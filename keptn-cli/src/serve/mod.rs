@@ -11,7 +11,9 @@ pub mod engine;
 pub mod intake;
 pub mod integrations;
 pub mod lighthouse;
+pub mod loadgen;
 pub mod metrics;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -285,7 +287,7 @@ async fn serve(
         Arc::new(keptn_adapters::git::Git::new(git).await.map_err(|err| {
             anyhow::anyhow!("cannot use git for the configuration repositories: {err}")
         })?);
-    let started = integrations::start(&uniform, &bus, &intake, &config);
+    let started = integrations::start(&uniform, &bus, &intake, &config).map_err(InvalidInput)?;
     eprintln!(
         "keptn serve: integrations running in process: {}",
         if started.is_empty() {

@@ -1061,3 +1061,196 @@ fn a_project_with_a_git_upstream_pushes_every_change_there() {
         .collect();
     assert_eq!(names, ["sockshop"]);
 }
+
+/// Serves an axum router on a loopback port from a background thread; returns its address.
+fn serve_in_background(router: axum::Router) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            axum::serve(listener, router).await.expect("serves");
+        });
+    });
+    address
+}
+
+const TEST_SHIPYARD: &str = "\
+apiVersion: spec.keptn.sh/0.2.2
+kind: Shipyard
+metadata:
+  name: load
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks:
+            - name: deployment
+            - name: test
+              properties:
+                teststrategy: performance
+";
+
+#[test]
+fn the_built_in_load_runner_tests_the_service_and_reports_the_timeframe() {
+    let scratch = Scratch::new("loadgen");
+    let carts = keptn_example_carts::Carts::new("0.9.3").expect("valid version");
+    let address = serve_in_background(keptn_example_carts::app(carts));
+    let uniform = format!(
+        "integrations:
+  - name: noop
+    subscriptions:
+      - event: sh.keptn.event.deployment.triggered
+  - name: load-runner
+    kind: loadgen
+    config:
+      target: http://{address}
+      workloads:
+        - teststrategy: performance
+          virtual_users: 2
+          iterations: 3
+          think_time_ms: 0
+          avg_rt_limit_ms: 500
+          requests:
+            - method: GET
+              path: /carts/1/items
+    subscriptions:
+      - event: sh.keptn.event.test.triggered
+"
+    );
+    let server = Server::start_with(&scratch, &uniform);
+    server.setup_project(&scratch, TEST_SHIPYARD);
+    server.post_event(&json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.dev.delivery.triggered",
+        "shkeptncontext": "load-test", "data": {"project": "sockshop", "stage": "dev", "service": "carts"}}));
+    wait_for("the delivery to finish", Duration::from_secs(30), || {
+        server.finished_stages("load-test") == [("dev".to_owned(), "pass".to_owned())]
+    });
+    let events =
+        server.get("/api/v1/event?keptnContext=load-test&type=sh.keptn.event.test.finished");
+    let finished = &events["events"][0];
+    assert_eq!(finished["source"], "load-runner");
+    assert_eq!(finished["data"]["result"], "pass", "{finished}");
+    let start = finished["data"]["test"]["start"].as_str().expect("start");
+    let end = finished["data"]["test"]["end"].as_str().expect("end");
+    assert!(start <= end, "{start} <= {end}");
+    assert!(
+        finished["data"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("6")),
+        "6 requests: {finished}"
+    );
+}
+
+#[test]
+fn prometheus_service_answers_get_sli_with_the_project_queries() {
+    use axum::routing::get;
+    let scratch = Scratch::new("prometheus");
+    // A stand-in for Prometheus's query API: every query is worth 250, and the query is echoed
+    // back in the label so the test can see what was asked.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let recorder = std::sync::Arc::clone(&asked);
+    let fake = axum::Router::new().route(
+        "/api/v1/query",
+        get(
+            move |axum::extract::Query(query): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let recorder = std::sync::Arc::clone(&recorder);
+                async move {
+                    recorder
+                        .lock()
+                        .expect("lock")
+                        .push(query.get("query").cloned().unwrap_or_default());
+                    axum::Json(json!({"status": "success", "data": {"resultType": "vector",
+                    "result": [{"metric": {}, "value": [1_700_000_000.0, "250"]}]}}))
+                }
+            },
+        ),
+    );
+    let address = serve_in_background(fake);
+    let uniform = format!(
+        "integrations:
+  - name: lighthouse-service
+    subscriptions:
+      - event: sh.keptn.event.evaluation.triggered
+      - event: sh.keptn.event.get-sli.finished
+  - name: prometheus-service
+    config:
+      url: http://{address}
+    subscriptions:
+      - event: sh.keptn.event.get-sli.triggered
+"
+    );
+    let server = Server::start_with(&scratch, &uniform);
+    server.setup_sockshop(&scratch);
+    server.add_slo(&scratch);
+    let sli = scratch.0.join("sli.yaml");
+    std::fs::write(
+        &sli,
+        "spec_version: '1.0'\nindicators:\n  response_time_p95: histogram_quantile(0.95, sum(rate(http_response_time_milliseconds_bucket{job=\"$SERVICE-$PROJECT-$STAGE\"}[$DURATION_SECONDS])) by (le))\n  error_rate: sum(rate(http_requests_total{job=\"$SERVICE-$PROJECT-$STAGE\",status!~\"2..\"}[$DURATION_SECONDS]))\n",
+    )
+    .expect("sli written");
+    let (code, _, stderr) = server.keptn(&[
+        "add-resource",
+        "--project",
+        "sockshop",
+        "--resource",
+        sli.to_str().expect("utf-8"),
+        "--resourceUri",
+        "prometheus/sli.yaml",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = server.keptn(&[
+        "trigger",
+        "evaluation",
+        "--project",
+        "sockshop",
+        "--stage",
+        "staging",
+        "--service",
+        "carts",
+        "--timeframe",
+        "5m",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let keptn_context = serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
+        .as_str()
+        .expect("context")
+        .to_owned();
+    wait_for("the evaluation to finish", Duration::from_secs(30), || {
+        !server.finished_stages(&keptn_context).is_empty()
+    });
+    let events = server.get(&format!(
+        "/api/v1/event?keptnContext={keptn_context}&type=sh.keptn.event.evaluation.finished"
+    ));
+    let evaluation = &events["events"][0]["data"];
+    // 250 passes "<600" and, with no history, "<=+10%"; the error rate of 250 fails "<=1".
+    assert_eq!(
+        evaluation["evaluation"]["indicatorResults"][0]["value"]["value"], 250.0,
+        "{evaluation}"
+    );
+    assert_eq!(
+        evaluation["evaluation"]["indicatorResults"][0]["status"],
+        "pass"
+    );
+    assert_eq!(
+        evaluation["evaluation"]["indicatorResults"][1]["status"],
+        "fail"
+    );
+    let asked = asked.lock().expect("lock").clone();
+    assert!(
+        asked
+            .iter()
+            .any(|query| query.contains("job=\"carts-sockshop-staging\"")
+                && query.contains("[300s]")),
+        "placeholders rendered: {asked:?}"
+    );
+}
