@@ -167,10 +167,15 @@ impl<'slo> SliIndex<'slo> {
     fn slot_of(&self, position: usize, metric: &str) -> Option<usize> {
         match self.objective_names.get(position) {
             Some(name) if *name == metric => Some(self.objective_slots[position]),
-            _ => match &self.by_name {
-                Some(by_name) => by_name.get(metric).copied(),
-                None => self.slot_names.iter().position(|name| *name == metric),
-            },
+            _ => self.slot_by_name(metric),
+        }
+    }
+
+    /// The slot of `metric`, by name alone.
+    fn slot_by_name(&self, metric: &str) -> Option<usize> {
+        match &self.by_name {
+            Some(by_name) => by_name.get(metric).copied(),
+            None => self.slot_names.iter().position(|name| *name == metric),
         }
     }
 }
@@ -187,12 +192,31 @@ fn baselines(
     let mut slot_values: Vec<Vec<f64>> = (0..index.slot_names.len())
         .map(|_| Vec::with_capacity(window.len()))
         .collect();
+    let n_objectives = index.objective_names.len();
     for past in window {
-        for (value_idx, value) in past.values.iter().enumerate() {
+        // Values usually follow objective order: pair them up and look a name up only when
+        // the pair does not match.
+        let aligned = past
+            .values
+            .iter()
+            .zip(index.objective_names.iter().zip(&index.objective_slots));
+        for (value, (name, slot)) in aligned {
             if !value.success {
                 continue;
             }
-            if let Some(slot) = index.slot_of(value_idx, &value.metric) {
+            let slot = if *name == value.metric {
+                Some(*slot)
+            } else {
+                index.slot_by_name(&value.metric)
+            };
+            if let Some(slot) = slot {
+                slot_values[slot].push(value.value);
+            }
+        }
+        for value in past.values.iter().skip(n_objectives) {
+            if value.success
+                && let Some(slot) = index.slot_by_name(&value.metric)
+            {
                 slot_values[slot].push(value.value);
             }
         }
