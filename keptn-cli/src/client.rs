@@ -393,19 +393,28 @@ pub fn trigger(command: &TriggerCommand) -> anyhow::Result<Exit> {
         },
     });
     let answer = client.post("/api/v1/event", &event)?;
+    report_context(&client, &args.project, &answer, args.watch, args.output)
+}
+
+/// Prints the Keptn context a trigger answered with, or follows its sequences with `--watch`.
+fn report_context(
+    client: &Client,
+    project: &str,
+    answer: &Value,
+    watch_sequences: bool,
+    output: Output,
+) -> anyhow::Result<Exit> {
     let keptn_context = answer
         .get("keptnContext")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if args.watch {
-        watch(&client, &args.project, &keptn_context, args.output)?;
+    if watch_sequences {
+        watch(client, project, &keptn_context, output)?;
     } else {
-        print(
-            args.output,
-            &json!({ "keptnContext": keptn_context }),
-            || keptn_context.clone(),
-        )?;
+        print(output, &json!({ "keptnContext": keptn_context }), || {
+            keptn_context.clone()
+        })?;
     }
     Ok(Exit::Success)
 }
@@ -425,21 +434,7 @@ fn trigger_evaluation(args: &EvaluationArgs) -> anyhow::Result<Exit> {
         ),
         &body,
     )?;
-    let keptn_context = answer
-        .get("keptnContext")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if args.watch {
-        watch(&client, &args.project, &keptn_context, args.output)?;
-    } else {
-        print(
-            args.output,
-            &json!({ "keptnContext": keptn_context }),
-            || keptn_context.clone(),
-        )?;
-    }
-    Ok(Exit::Success)
+    report_context(&client, &args.project, &answer, args.watch, args.output)
 }
 
 /// `keptn add-resource`.

@@ -616,9 +616,9 @@ impl Server {
         assert_eq!(response.status(), 202, "event {event}");
     }
 
-    /// Triggers the built-in evaluation, answers its get-sli.triggered as an SLI provider would,
-    /// and returns the recorded evaluation.finished data.
-    fn evaluate_with(&self, response_time: f64) -> Value {
+    /// Triggers the built-in evaluation of sockshop/staging/carts over 5 minutes through the CLI;
+    /// returns the Keptn context.
+    fn trigger_evaluation(&self) -> String {
         let (code, stdout, stderr) = self.keptn(&[
             "trigger",
             "evaluation",
@@ -634,10 +634,16 @@ impl Server {
             "json",
         ]);
         assert_eq!(code, 0, "{stderr}");
-        let keptn_context = serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
+        serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
             .as_str()
             .expect("context")
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Triggers the built-in evaluation, answers its get-sli.triggered as an SLI provider would,
+    /// and returns the recorded evaluation.finished data.
+    fn evaluate_with(&self, response_time: f64) -> Value {
+        let keptn_context = self.trigger_evaluation();
         let mut get_sli = Value::Null;
         wait_for("get-sli.triggered", Duration::from_secs(20), || {
             let events = self.get(&format!(
@@ -1206,25 +1212,7 @@ fn prometheus_service_answers_get_sli_with_the_project_queries() {
         "prometheus/sli.yaml",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, stdout, stderr) = server.keptn(&[
-        "trigger",
-        "evaluation",
-        "--project",
-        "sockshop",
-        "--stage",
-        "staging",
-        "--service",
-        "carts",
-        "--timeframe",
-        "5m",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let keptn_context = serde_json::from_str::<Value>(&stdout).expect("JSON")["keptnContext"]
-        .as_str()
-        .expect("context")
-        .to_owned();
+    let keptn_context = server.trigger_evaluation();
     wait_for("the evaluation to finish", Duration::from_secs(30), || {
         !server.finished_stages(&keptn_context).is_empty()
     });
