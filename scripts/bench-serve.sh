@@ -51,7 +51,7 @@ done
 cat > "$work/event.json" <<'JSON'
 {"specversion": "1.0", "source": "hey", "type": "sh.keptn.event.test.finished", "shkeptncontext": "load", "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass", "status": "succeeded"}}
 JSON
-for clients in 8 32; do
+for clients in 8 16 32; do
 echo "event intake (hey -n 5000 -c $clients, POST /api/v1/event):"
 hey -n 5000 -c "$clients" -m POST -H "x-token: $token" -T application/cloudevents+json -D "$work/event.json" "http://127.0.0.1:$port/api/v1/event" \
   | grep -E "Requests/sec|Average|99% in|50% in|\[2[0-9][0-9]\][^|]*$|\[[45][0-9][0-9]\][^|]*$"

@@ -173,9 +173,12 @@ impl Sqlite {
             serde_json::to_string(state).map_err(|source| Error::EncodeState { source })?;
         // Dropping `transaction` on any error below rolls everything back.
         let mut transaction = begin_write(self, "commit a transition").await?;
+        // An input the orchestrator ignores leaves the state as it was: then the row is not
+        // rewritten, which keeps the pages of a large state out of the write-ahead log.
         sqlx::query(
             "INSERT INTO state (id, json) VALUES (1, ?) \
-             ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json \
+             WHERE state.json IS NOT excluded.json",
         )
         .bind(state_json)
         .execute(&mut *transaction)
