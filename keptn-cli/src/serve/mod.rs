@@ -206,6 +206,32 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what process managers send): the server
+/// stops taking requests and finishes the ones in flight. Nothing else needs flushing: every
+/// accepted event is committed before it is acknowledged.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(stream) => stream,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("keptn serve: stopping");
+}
+
 /// The `.triggered` events of the tasks that executions are waiting on.
 async fn open_task_triggers(
     store: &Arc<dyn Store>,
@@ -330,9 +356,7 @@ async fn serve(
         intake,
         config,
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     tokio::select! {
         served = server => served.context("the HTTP server failed")?,
         stopped = engine_task => stopped.context("the orchestration loop panicked")??,

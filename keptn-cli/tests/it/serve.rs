@@ -1242,3 +1242,35 @@ fn prometheus_service_answers_get_sli_with_the_project_queries() {
         "placeholders rendered: {asked:?}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_a_restart_keeps_everything() {
+    let scratch = Scratch::new("sigterm");
+    let mut server = Server::start(&scratch);
+    server.setup_sockshop(&scratch);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keptn serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0), "a clean stop exits 0");
+    let restarted = Server::spawn(
+        server.data_dir.clone(),
+        server.uniform.clone(),
+        server.port,
+        &[],
+    );
+    let projects = restarted.get("/api/v1/project");
+    assert_eq!(projects["projects"][0]["projectName"], "sockshop");
+}
