@@ -1,13 +1,7 @@
 //! `keptn evaluate` end to end: the built binary on files, checking output and exit codes.
 
+use crate::support::{Run, keptn};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,25 +13,6 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/sockshop")
         .join(name)
-}
-
-fn keptn<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
-        .args(args)
-        .output()
-        .expect("the keptn binary runs");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("exited normally, not by a signal"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    }
 }
 
 fn evaluate_json(slo: &Path, sli: &Path, history: Option<&Path>) -> (Run, serde_json::Value) {

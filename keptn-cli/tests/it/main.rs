@@ -3,3 +3,4 @@
 mod evaluate;
 mod serve;
 mod shipyard;
+mod support;

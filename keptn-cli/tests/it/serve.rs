@@ -163,17 +163,14 @@ impl Server {
     }
 
     fn keptn(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
-            .args(args)
-            .env("KEPTN_ENDPOINT", &self.endpoint)
-            .env("KEPTN_API_TOKEN", TOKEN)
-            .output()
-            .expect("keptn runs");
-        (
-            output.status.code().expect("exited normally"),
-            String::from_utf8(output.stdout).expect("utf-8"),
-            String::from_utf8(output.stderr).expect("utf-8"),
-        )
+        let run = crate::support::keptn_with_env(
+            args,
+            &[
+                ("KEPTN_ENDPOINT", self.endpoint.as_str()),
+                ("KEPTN_API_TOKEN", TOKEN),
+            ],
+        );
+        (run.code, run.stdout, run.stderr)
     }
 
     fn http(&self) -> reqwest::blocking::Client {

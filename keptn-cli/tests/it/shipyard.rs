@@ -1,14 +1,8 @@
 //! `keptn shipyard validate|simulate|convert` end to end: the built binary on files,
 //! checking output and exit codes (0 ok, 1 failure, 2 invalid input).
 
+use crate::support::{Run, keptn};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,25 +12,6 @@ fn data(name: &str) -> PathBuf {
 
 fn sockshop() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sockshop/shipyard.yaml")
-}
-
-fn keptn<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
-        .args(args)
-        .output()
-        .expect("the keptn binary runs");
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("exited normally, not by a signal"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    }
 }
 
 fn simulate(shipyard: &Path, stage: &str, sequence: &str, outcomes: &[&str], output: &str) -> Run {

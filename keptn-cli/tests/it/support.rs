@@ -1,0 +1,40 @@
+//! Running the built `keptn` binary, shared by every test module.
+
+use std::process::Command;
+
+/// How a `keptn` run ended.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs `keptn` with `args` and extra environment variables.
+pub(crate) fn keptn_with_env<I, S>(args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the keptn binary runs");
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("exited normally, not by a signal"),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Runs `keptn` with `args`.
+pub(crate) fn keptn<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    keptn_with_env(args, &[])
+}
