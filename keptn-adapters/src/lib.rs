@@ -13,10 +13,18 @@
 //! Invariant: adapters implement ports and never call the orchestrator; they hold no business
 //! rules (scoring, sequencing).
 
+#[cfg(feature = "actions")]
+pub mod actions;
 #[cfg(feature = "git")]
 pub mod git;
+#[cfg(feature = "helm")]
+pub mod helm;
+#[cfg(feature = "jmeter")]
+pub mod jmeter;
 #[cfg(feature = "loadgen")]
 pub mod loadgen;
+#[cfg(feature = "local")]
+pub mod local;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 #[cfg(feature = "sqlite")]

@@ -5,3 +5,7 @@
 
 #[cfg(feature = "prometheus")]
 mod prometheus;
+#[cfg(feature = "jmeter")]
+mod jmeter;
+#[cfg(feature = "local")]
+mod local;
