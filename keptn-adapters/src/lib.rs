@@ -9,6 +9,16 @@
 //!   Prometheus HTTP API, with the queries of Keptn's `sli.yaml`.
 //! - [`loadgen`] (feature `loadgen`): [`keptn_core::ports::TestRunner`] built in: virtual
 //!   users sending HTTP requests, for machines without JMeter.
+//! - [`jmeter`] (feature `jmeter`): [`keptn_core::ports::TestRunner`] on Apache JMeter with
+//!   jmeter-service's workloads (`jmeter/jmeter.conf.yaml`).
+//! - [`local`] (feature `local`): [`keptn_core::ports::Deployer`],
+//!   [`keptn_core::ports::TrafficRouter`] and [`keptn_core::ports::SliProvider`] on local
+//!   processes behind a weighted reverse proxy with Istio-named metrics.
+//! - [`helm`] (feature `helm`): [`keptn_core::ports::Deployer`],
+//!   [`keptn_core::ports::TrafficRouter`] and the `scaling` [`keptn_core::ports::ActionRunner`]
+//!   on helm and kubectl, with Istio VirtualServices as helm-service generated them.
+//! - [`actions`] (feature `actions`): remediation [`keptn_core::ports::ActionRunner`]s: a
+//!   generic webhook (allow-listed hosts, secrets from the environment) and scripts.
 //!
 //! Invariant: adapters implement ports and never call the orchestrator; they hold no business
 //! rules (scoring, sequencing).

@@ -135,6 +135,26 @@ impl Client {
         self.send(self.http.get(self.url(path)).query(query))
     }
 
+    /// GET a path; `None` when the control plane answers 404.
+    pub fn get_optional(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let request = self.http.get(self.url(path));
+        let probe = request
+            .try_clone()
+            .context("cannot build the request")?
+            .header("x-token", &self.credentials.api_token)
+            .send()
+            .with_context(|| {
+                format!(
+                    "cannot reach the control plane at {}",
+                    self.credentials.endpoint
+                )
+            })?;
+        if probe.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.send(request).map(Some)
+    }
+
     /// POST JSON to a path.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.http.post(self.url(path)).json(body))

@@ -8,7 +8,10 @@
 //! stderr); 3 a result at or below `--fail-on`.
 
 pub mod client;
+pub mod demo;
 pub mod evaluate;
+pub mod monitoring;
+pub mod quickstart;
 pub mod serve;
 pub mod shipyard;
 pub mod source;
@@ -22,6 +25,8 @@ pub enum Exit {
     Success,
     /// Exit code 3: the evaluation result is at or below the `--fail-on` threshold.
     ResultBelowThreshold,
+    /// Exit code 1: the run completed but did not go as expected (the quickstart's tutorial).
+    Failed,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -29,6 +34,7 @@ impl From<Exit> for std::process::ExitCode {
         match exit {
             Exit::Success => std::process::ExitCode::SUCCESS,
             Exit::ResultBelowThreshold => std::process::ExitCode::from(3),
+            Exit::Failed => std::process::ExitCode::FAILURE,
         }
     }
 }
@@ -122,6 +128,16 @@ pub enum Command {
     Approve(client::ApprovalArgs),
     /// Decline the approval task that waits in a stage.
     Decline(client::ApprovalArgs),
+    /// Run a service of the tutorial (the sockshop's carts) as the local platform deploys it.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
+    /// The sockshop tutorial end to end on this machine: 0.9.1, the slow 0.9.2 (stopped in
+    /// staging and rolled back), 0.9.3 (promoted to production).
+    Quickstart(quickstart::Args),
+    /// Configure monitoring: Prometheus alerting rules from the SLOs and the Alertmanager route
+    /// that starts remediation.
+    #[command(subcommand)]
+    Configure(monitoring::ConfigureCommand),
 }
 
 /// Runs one parsed command line.
@@ -139,5 +155,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::AddResource(args) => client::add_resource(&args),
         Command::Approve(args) => client::approval(&args, true),
         Command::Decline(args) => client::approval(&args, false),
+        Command::Demo(command) => demo::run(&command),
+        Command::Quickstart(args) => quickstart::run(&args),
+        Command::Configure(command) => monitoring::run(&command),
     }
 }

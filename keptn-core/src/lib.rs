@@ -4,6 +4,9 @@
 //!   form), validated with located [`Diagnostic`]s.
 //! - [`uniform`]: which integration subscribes to which event types, with filters.
 //! - [`remediation`]: `remediation.yaml` (spec.keptn.sh/0.1.4) and action selection.
+//! - [`alertmanager`]: Prometheus Alertmanager webhook notifications turned into
+//!   `remediation.triggered` events (firing) or "resolved" notices, with ids derived from the
+//!   alert so that a re-sent notification is a duplicate.
 //! - [`event`]: Keptn CloudEvents: the typed [`event::EventType`], extension attributes, common
 //!   data and task payloads, on top of `cloudevents-sdk`.
 //! - [`merge`]: the payload merge used to carry task results forward.
@@ -21,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alertmanager;
 pub mod diagnostic;
 pub mod event;
 pub mod merge;

@@ -178,14 +178,22 @@ impl std::fmt::Debug for Carts {
 impl Carts {
     /// A service behaving like `version`.
     pub fn new(version: &str) -> Result<Self, InvalidVersion> {
+        Self::with_latency(version, Duration::ZERO)
+    }
+
+    /// A service behaving like `version` whose `/carts` requests also take `latency` (the
+    /// work a real service does; it makes relative response-time criteria meaningful, since a
+    /// 2 ms answer varies by more than 10 % from run to run, a 100 ms one does not).
+    pub fn with_latency(version: &str, latency: Duration) -> Result<Self, InvalidVersion> {
         if version.is_empty() || version.chars().any(char::is_whitespace) {
             return Err(InvalidVersion(version.to_owned()));
         }
-        let base_delay = if version == SLOW_VERSION {
+        let version_delay = if version == SLOW_VERSION {
             SLOW_VERSION_DELAY
         } else {
             Duration::ZERO
         };
+        let base_delay = version_delay + latency;
         Ok(Self {
             inner: Arc::new(Inner {
                 version: version.to_owned(),

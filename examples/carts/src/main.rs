@@ -22,12 +22,18 @@ struct Args {
     /// The version to behave like (0.9.2 is the slow build).
     #[arg(long, env = "CARTS_VERSION", default_value = "0.9.1")]
     version: String,
+    /// Milliseconds every `/carts` request takes on top of the version's own delay.
+    #[arg(long, env = "CARTS_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let carts = match Carts::new(&args.version) {
+    let carts = match Carts::with_latency(
+        &args.version,
+        std::time::Duration::from_millis(args.latency_ms),
+    ) {
         Ok(carts) => carts,
         Err(error) => {
             eprintln!("carts: {error}");

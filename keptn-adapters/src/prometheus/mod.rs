@@ -49,6 +49,7 @@
 mod client;
 mod config;
 mod error;
+pub mod rules;
 mod sli;
 #[cfg(test)]
 mod tests;

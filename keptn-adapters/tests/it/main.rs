@@ -4,8 +4,10 @@
 //! test prints which real tool it used.
 
 #[cfg(feature = "prometheus")]
-mod prometheus;
+mod alerting;
 #[cfg(feature = "jmeter")]
 mod jmeter;
 #[cfg(feature = "local")]
 mod local;
+#[cfg(feature = "prometheus")]
+mod prometheus;

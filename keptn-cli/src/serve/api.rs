@@ -35,6 +35,8 @@ pub struct AppState {
     pub intake: Intake,
     /// The configuration repositories (shipyard, slo.yaml, sli.yaml, charts...).
     pub config: Arc<dyn ConfigRepo>,
+    /// The local platform, when the uniform runs it.
+    pub platform: Option<keptn_adapters::local::LocalPlatform>,
 }
 
 /// The router; tests drive it with `oneshot`, `keptn serve` with a socket.
@@ -85,6 +87,8 @@ pub fn app(state: AppState) -> Router {
             post(answer_approval).get(open_approvals),
         )
         .route("/api/v1/sequence/{project}", get(list_sequences))
+        .route("/api/v1/platform", get(platform_status))
+        .route("/api/v1/alertmanager", post(alertmanager))
         .route(
             "/api/v1/sequence/{project}/{keptn_context}/control",
             post(control_sequence),
@@ -148,10 +152,18 @@ impl From<AdapterError> for ApiError {
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // `x-token` as Keptn's API; `Authorization: Bearer` for senders that can only set that
+    // header (Alertmanager's webhook `http_config.authorization`).
     let presented = request
         .headers()
         .get("x-token")
-        .map(|value| value.as_bytes());
+        .map(|value| value.as_bytes())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        });
     let valid = presented.is_some_and(|presented| {
         presented.len() == state.token.len() && bool::from(presented.ct_eq(state.token.as_bytes()))
     });
@@ -292,6 +304,86 @@ struct EventQuery {
     service: Option<String>,
     #[serde(default)]
     limit: usize,
+}
+
+/// Prometheus Alertmanager's webhook: each firing alert becomes a
+/// `<stage>.remediation.triggered` (its id derives from the alert, so a re-sent notification is
+/// a duplicate and starts nothing); each resolved alert closes its problem (recorded as Keptn's
+/// `sh.keptn.events.problem` with `State: RESOLVED` in the same Keptn context). One bad alert
+/// does not stop the others; the answer lists what happened to each, and is a 200 unless the
+/// payload as a whole is unreadable (Alertmanager would retry it forever).
+async fn alertmanager(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|err| ApiError::BadRequest(format!("the notification is not UTF-8: {err}")))?;
+    let notices = keptn_core::alertmanager::notices(text)
+        .map_err(|err| ApiError::BadRequest(format!("not an Alertmanager notification: {err}")))?;
+    let mut results = Vec::new();
+    for notice in notices {
+        let notice = match notice {
+            Ok(notice) => notice,
+            Err(err) => {
+                results.push(json!({ "error": err.to_string() }));
+                continue;
+            }
+        };
+        let keptn_context = notice.keptn_context().unwrap_or("").to_owned();
+        let event = match notice {
+            keptn_core::alertmanager::AlertNotice::Firing(event) => *event,
+            keptn_core::alertmanager::AlertNotice::Resolved {
+                keptn_context,
+                project,
+                stage,
+                service,
+                title,
+                fingerprint,
+                ends_at,
+            } => {
+                let mut data = keptn_core::event::EventData::scoped(&project, &stage, &service);
+                data.fields.insert(
+                    "problem".to_owned(),
+                    json!({
+                        "problemTitle": title,
+                        "State": "RESOLVED",
+                        "ProblemID": fingerprint,
+                    }),
+                );
+                let mut event = KeptnEvent::new(
+                    &format!("{keptn_context}-resolved"),
+                    keptn_core::alertmanager::EVENT_SOURCE,
+                    EventType::Other("sh.keptn.events.problem".to_owned()),
+                    data,
+                );
+                event.keptn_context = Some(keptn_context);
+                event.time = Some(ends_at);
+                event
+            }
+        };
+        let event_type = event.event_type.to_string();
+        let outcome = match state.intake.receive(event).await {
+            Ok(Received::Accepted) => "accepted",
+            Ok(Received::Duplicate) => "duplicate",
+            Err(err) => {
+                results.push(json!({ "keptnContext": keptn_context, "error": format!("{err:#}") }));
+                continue;
+            }
+        };
+        results
+            .push(json!({ "keptnContext": keptn_context, "type": event_type, "outcome": outcome }));
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+/// What the local platform runs and what gets the traffic.
+async fn platform_status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match &state.platform {
+        Some(platform) => Ok(Json(super::platform::status(platform).await)),
+        None => Err(ApiError::NotFound(
+            "the local platform is not running (no local-platform entry in the uniform)".to_owned(),
+        )),
+    }
 }
 
 async fn get_events(

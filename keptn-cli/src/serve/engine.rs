@@ -259,6 +259,13 @@ async fn run(
             {
                 answered.push(triggered_id.clone());
             }
+            // get-sli runs between the evaluator and the SLI provider, outside any sequence:
+            // the orchestrator ignores it by design, which is not worth a log line.
+            let internal = matches!(
+                &input,
+                Input::Event(event) if matches!(&event.event_type, EventType::Task { task, .. } if task == "get-sli")
+                    || matches!(&event.event_type, EventType::Other(_))
+            );
             for output in orchestrator.handle(now(), input) {
                 match output {
                     Output::Emit(event) => {
@@ -274,7 +281,9 @@ async fn run(
                     Output::Command(Command::WakeAt(at)) => wake_at = Some(at),
                     Output::Command(Command::CancelWake) => wake_at = None,
                     Output::Command(Command::Ignored { reason }) => {
-                        eprintln!("keptn serve: ignored input: {reason}");
+                        if !internal {
+                            eprintln!("keptn serve: ignored input: {reason}");
+                        }
                     }
                 }
             }

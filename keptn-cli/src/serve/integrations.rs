@@ -13,7 +13,16 @@
 //!
 //! - `lighthouse-service`: the built-in evaluator (`lighthouse.rs`).
 //! - `loadgen`: the built-in load runner on `test.triggered` (`loadgen.rs`).
+//! - `jmeter-service`: Apache JMeter on `test.triggered`, as Keptn's jmeter-service (`jmeter.rs`).
 //! - `prometheus-service`: SLI values from Prometheus on `get-sli.triggered` (`prometheus.rs`).
+//! - `local-platform`: deployments, releases and rollbacks on the local platform (`deploy.rs`,
+//!   `platform.rs`).
+//! - `helm-service`: deployments, releases and rollbacks with Helm charts and Istio weights
+//!   (`keptn_adapters::helm`, through `deploy.rs`).
+//! - `remediation-service`: Keptn's action choice on `get-action.triggered` (`remediation.rs`);
+//!   the local platform and Helm also run `scaling` (and the local platform `toggle-feature`)
+//!   on `action.triggered`; `webhook-action` and `script-action` run the generic action runners.
+//! - `local-sli`: SLI values from the local platform's router records (`sli.rs`).
 //!
 //! Entries of other kinds are external integrations; they talk to the API (they may poll
 //! `GET /api/v1/event/triggered/{type}`).
@@ -25,10 +34,16 @@ use keptn_core::ports::ConfigRepo;
 use keptn_core::uniform::{Integration, Uniform};
 use tokio::sync::broadcast;
 
+use super::deploy::DeployIntegration;
 use super::intake::Intake;
+use super::jmeter::JMeterIntegration;
 use super::lighthouse::Lighthouse;
 use super::loadgen::LoadGenIntegration;
 use super::prometheus::PrometheusIntegration;
+use super::remediation::{self, LocalActions, RemediationService};
+use super::sli::ProviderIntegration;
+use keptn_adapters::local::{LocalDeployer, LocalPlatform};
+use keptn_core::ports::ActionRunner;
 
 /// Starts every built-in integration the uniform lists; returns their names.
 pub fn start(
@@ -36,7 +51,14 @@ pub fn start(
     bus: &broadcast::Sender<KeptnEvent>,
     intake: &Intake,
     config: &Arc<dyn ConfigRepo>,
+    platform: Option<&LocalPlatform>,
+    data_dir: &std::path::Path,
 ) -> Result<Vec<String>, String> {
+    let platform = |name: &str| {
+        platform.cloned().ok_or_else(|| {
+            format!("integration '{name}' needs the local platform, which did not start")
+        })
+    };
     let mut started = Vec::new();
     for integration in &uniform.integrations {
         let kind = match integration.kind.as_str() {
@@ -55,6 +77,41 @@ pub fn start(
                 &integration.config,
                 Arc::clone(config),
             )?)),
+            "local-platform" => {
+                let platform = platform(&integration.name)?;
+                Kind::Deploy(Arc::new(
+                    DeployIntegration::new(
+                        &integration.name,
+                        Arc::new(LocalDeployer::new(platform.clone(), Arc::clone(config))),
+                    )
+                    .with_actions(Arc::new(LocalActions::new(platform))),
+                ))
+            }
+            "remediation-service" => Kind::Remediation(Arc::new(RemediationService::new(
+                &integration.name,
+                Arc::clone(config),
+            ))),
+            kind @ ("webhook-action" | "script-action") => Kind::Action(Arc::new((
+                integration.name.clone(),
+                remediation::runner(kind, &integration.name, &integration.config)?,
+            ))),
+            "helm-service" => {
+                let helm = Arc::new(helm(&integration.name, &integration.config, config)?);
+                Kind::Deploy(Arc::new(
+                    DeployIntegration::new(&integration.name, Arc::clone(&helm) as _)
+                        .with_actions(helm),
+                ))
+            }
+            "jmeter-service" => Kind::JMeter(Arc::new(JMeterIntegration::from_config(
+                &integration.name,
+                &integration.config,
+                data_dir,
+                Arc::clone(config),
+            )?)),
+            "local-sli" => Kind::Sli(Arc::new(ProviderIntegration::new(
+                &integration.name,
+                Arc::new(platform(&integration.name)?.sli_provider()),
+            ))),
             _ => continue,
         };
         started.push(integration.name.clone());
@@ -68,6 +125,21 @@ pub fn start(
     Ok(started)
 }
 
+/// The Helm + Istio deployer from a uniform entry's `config` (`keptn_adapters::helm::Config`:
+/// `work_dir` is required).
+fn helm(
+    name: &str,
+    config: &serde_json::Value,
+    repo: &Arc<dyn ConfigRepo>,
+) -> Result<keptn_adapters::helm::Helm, String> {
+    let parsed: keptn_adapters::helm::Config = serde_json::from_value(config.clone())
+        .map_err(|err| format!("config of '{name}': {err}"))?;
+    let valid = parsed
+        .validate()
+        .map_err(|err| format!("config of '{name}': {err}"))?;
+    Ok(keptn_adapters::helm::Helm::new(valid, Arc::clone(repo)))
+}
+
 #[derive(Clone)]
 enum Kind {
     Noop,
@@ -75,6 +147,74 @@ enum Kind {
     Lighthouse(Arc<Lighthouse>),
     LoadGen(Arc<LoadGenIntegration>),
     Prometheus(Arc<PrometheusIntegration>),
+    Deploy(Arc<DeployIntegration>),
+    Sli(Arc<ProviderIntegration>),
+    JMeter(Arc<JMeterIntegration>),
+    Remediation(Arc<RemediationService>),
+    Action(Arc<(String, Arc<dyn ActionRunner>)>),
+}
+
+impl Kind {
+    /// For the kinds that take a while: `.started` at once, `.finished` when done.
+    fn worker(&self) -> Option<Worker> {
+        match self {
+            Kind::LoadGen(inner) => Some(Worker::LoadGen(Arc::clone(inner))),
+            Kind::Prometheus(inner) => Some(Worker::Prometheus(Arc::clone(inner))),
+            Kind::Deploy(inner) => Some(Worker::Deploy(Arc::clone(inner))),
+            Kind::Sli(inner) => Some(Worker::Sli(Arc::clone(inner))),
+            Kind::JMeter(inner) => Some(Worker::JMeter(Arc::clone(inner))),
+            Kind::Remediation(inner) => Some(Worker::Remediation(Arc::clone(inner))),
+            Kind::Action(inner) => Some(Worker::Action(Arc::clone(inner))),
+            Kind::Noop | Kind::Approval | Kind::Lighthouse(_) => None,
+        }
+    }
+}
+
+/// An integration whose tasks run in the background.
+enum Worker {
+    LoadGen(Arc<LoadGenIntegration>),
+    Prometheus(Arc<PrometheusIntegration>),
+    Deploy(Arc<DeployIntegration>),
+    Sli(Arc<ProviderIntegration>),
+    JMeter(Arc<JMeterIntegration>),
+    Remediation(Arc<RemediationService>),
+    Action(Arc<(String, Arc<dyn ActionRunner>)>),
+}
+
+impl Worker {
+    fn handles(&self, event: &KeptnEvent) -> bool {
+        match self {
+            Worker::Deploy(inner) => inner.handles(event),
+            Worker::Action(inner) => remediation::handles(inner.1.as_ref(), event),
+            _ => is_triggered_task(event),
+        }
+    }
+
+    fn start(&self, event: &KeptnEvent) -> Option<KeptnEvent> {
+        match self {
+            Worker::LoadGen(inner) => inner.start(event),
+            Worker::Prometheus(inner) => inner.start(event),
+            Worker::Deploy(inner) => inner.start(event),
+            Worker::Sli(inner) => inner.start(event),
+            Worker::JMeter(inner) => inner.start(event),
+            Worker::Remediation(inner) => inner.start(event),
+            Worker::Action(inner) => answer(&inner.0, event, TaskEventKind::Started, None, None),
+        }
+    }
+
+    async fn finish(&self, event: &KeptnEvent) -> Option<KeptnEvent> {
+        match self {
+            Worker::LoadGen(inner) => inner.finish(event).await,
+            Worker::Prometheus(inner) => inner.finish(event).await,
+            Worker::Deploy(inner) => inner.finish(event).await,
+            Worker::Sli(inner) => inner.finish(event).await,
+            Worker::JMeter(inner) => inner.finish(event).await,
+            Worker::Remediation(inner) => inner.finish(event).await,
+            Worker::Action(inner) => {
+                remediation::run_action(&inner.0, inner.1.as_ref(), event).await
+            }
+        }
+    }
 }
 
 async fn listen(
@@ -102,37 +242,27 @@ async fn listen(
             Kind::Noop => noop(&integration.name, &event),
             Kind::Approval => approval(&integration.name, &event),
             Kind::Lighthouse(lighthouse) => lighthouse.handle(&event).await,
-            Kind::LoadGen(loadgen) => {
-                if !is_triggered_task(&event) {
+            Kind::LoadGen(_)
+            | Kind::Prometheus(_)
+            | Kind::Deploy(_)
+            | Kind::Sli(_)
+            | Kind::JMeter(_)
+            | Kind::Remediation(_)
+            | Kind::Action(_) => {
+                let Some(worker) = kind.worker() else {
+                    continue;
+                };
+                if !worker.handles(&event) {
                     continue;
                 }
-                // A test may run for minutes: answer `.started` now, finish in the background.
-                let loadgen = Arc::clone(loadgen);
+                // Tests, deployments and queries take a while: `.started` now, `.finished` in
+                // the background.
                 let intake = intake.clone();
                 let name = integration.name.clone();
                 tokio::spawn(async move {
-                    let answers = loadgen.start(&event).into_iter().collect::<Vec<_>>();
-                    send(&intake, &name, answers).await;
-                    let finished = loadgen.finish(&event).await.into_iter().collect::<Vec<_>>();
-                    send(&intake, &name, finished).await;
-                });
-                continue;
-            }
-            Kind::Prometheus(prometheus) => {
-                if !is_triggered_task(&event) {
-                    continue;
-                }
-                let prometheus = Arc::clone(prometheus);
-                let intake = intake.clone();
-                let name = integration.name.clone();
-                tokio::spawn(async move {
-                    let started = prometheus.start(&event).into_iter().collect::<Vec<_>>();
+                    let started = worker.start(&event).into_iter().collect::<Vec<_>>();
                     send(&intake, &name, started).await;
-                    let finished = prometheus
-                        .finish(&event)
-                        .await
-                        .into_iter()
-                        .collect::<Vec<_>>();
+                    let finished = worker.finish(&event).await.into_iter().collect::<Vec<_>>();
                     send(&intake, &name, finished).await;
                 });
                 continue;

@@ -114,10 +114,21 @@ impl Lighthouse {
         }
         let mut data = EventData::scoped(project, stage, service);
         data.labels = trigger.data.labels.clone();
+        // The deployment the SLIs are about (`canary` while a blue/green version is tested):
+        // Keptn's lighthouse took it from the deployment task's `deploymentNames`.
+        let deployment = trigger
+            .data
+            .fields
+            .get("deployment")
+            .and_then(|deployment| deployment.get("deploymentNames"))
+            .and_then(|names| names.get(0))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
         data.fields.insert(
             "get-sli".to_owned(),
             json!({
                 "sliProvider": "",
+                "deployment": deployment,
                 "start": start,
                 "end": end,
                 "indicators": slo.objectives.iter().map(|objective| objective.sli.clone()).collect::<Vec<_>>(),

@@ -7,13 +7,18 @@
 //! the next start picks up exactly where the last commit left off.
 
 pub mod api;
+pub mod deploy;
 pub mod engine;
 pub mod intake;
 pub mod integrations;
+pub mod jmeter;
 pub mod lighthouse;
 pub mod loadgen;
 pub mod metrics;
+pub mod platform;
 pub mod prometheus;
+pub mod remediation;
+pub mod sli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -101,8 +106,105 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     };
     let config = orchestrator_config(args)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(data_dir, args.listen, uniform, config))?;
+    let options = Options {
+        data_dir,
+        listen: args.listen,
+        uniform,
+        orchestrator: config,
+    };
+    runtime.block_on(serve(options, None, shutdown_signal()))?;
     Ok(Exit::Success)
+}
+
+/// What a control plane is started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Database, API token, configuration repositories, platform state.
+    pub data_dir: PathBuf,
+    /// The HTTP API's address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The integrations to run.
+    pub uniform: Uniform,
+    /// Orchestrator settings (timeouts).
+    pub orchestrator: OrchestratorConfig,
+}
+
+/// A started control plane: where it listens and its API token.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The API's address.
+    pub addr: SocketAddr,
+    /// The API token.
+    pub token: String,
+}
+
+/// A control plane running on a thread of its own (the quickstart's, and tests').
+pub struct Background {
+    /// Where it listens and its token.
+    pub started: Started,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Background {
+    /// Starts a control plane and returns once its API is up.
+    pub fn start(options: Options) -> anyhow::Result<Background> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("keptn-serve".to_owned())
+            .spawn(move || {
+                let runtime =
+                    tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+                let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+                runtime.block_on(async move {
+                    tokio::spawn(async move {
+                        if let Ok(started) = started_rx.await {
+                            let _ = ready_tx.send(started);
+                        }
+                    });
+                    serve(options, Some(started_tx), async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                })
+            })
+            .context("cannot start the control plane's thread")?;
+        match ready_rx.recv() {
+            Ok(started) => Ok(Background {
+                started,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Err(_) => match thread.join() {
+                Ok(Ok(())) => anyhow::bail!("the control plane stopped before it was up"),
+                Ok(Err(err)) => Err(err),
+                Err(_) => anyhow::bail!("the control plane panicked while starting"),
+            },
+        }
+    }
+
+    /// Stops it (in-flight requests finish, integrations' processes stop) and waits.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => anyhow::bail!("the control plane panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -162,7 +264,7 @@ fn api_token(data_dir: &Path) -> anyhow::Result<String> {
     );
     write_private(&path, &token)
         .with_context(|| format!("cannot write the API token to {}", path.display()))?;
-    println!(
+    eprintln!(
         "keptn serve: new API token (stored in {}): {token}",
         path.display()
     );
@@ -264,11 +366,16 @@ async fn open_task_triggers(
 }
 
 async fn serve(
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    uniform: Uniform,
-    orchestrator_config: OrchestratorConfig,
+    options: Options,
+    ready: Option<tokio::sync::oneshot::Sender<Started>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Options {
+        data_dir,
+        listen,
+        uniform,
+        orchestrator: orchestrator_config,
+    } = options;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let token = api_token(&data_dir)?;
@@ -313,7 +420,18 @@ async fn serve(
         Arc::new(keptn_adapters::git::Git::new(git).await.map_err(|err| {
             anyhow::anyhow!("cannot use git for the configuration repositories: {err}")
         })?);
-    let started = integrations::start(&uniform, &bus, &intake, &config).map_err(InvalidInput)?;
+    let platform = platform::start(&uniform, &data_dir)
+        .await
+        .map_err(InvalidInput)?;
+    let started = integrations::start(
+        &uniform,
+        &bus,
+        &intake,
+        &config,
+        platform.as_ref(),
+        &data_dir,
+    )
+    .map_err(InvalidInput)?;
     eprintln!(
         "keptn serve: integrations running in process: {}",
         if started.is_empty() {
@@ -347,19 +465,24 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    eprintln!(
-        "keptn serve: listening on http://{}",
-        listener.local_addr()?
-    );
+    let addr = listener.local_addr()?;
+    eprintln!("keptn serve: listening on http://{addr}");
     let app = api::app(api::AppState {
-        token: Arc::new(token),
+        token: Arc::new(token.clone()),
         intake,
         config,
+        platform: platform.clone(),
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-    tokio::select! {
-        served = server => served.context("the HTTP server failed")?,
-        stopped = engine_task => stopped.context("the orchestration loop panicked")??,
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    if let Some(ready) = ready {
+        let _ = ready.send(Started { addr, token });
     }
-    Ok(())
+    let outcome = tokio::select! {
+        served = server => served.context("the HTTP server failed"),
+        stopped = engine_task => stopped.context("the orchestration loop panicked").and_then(|stopped| stopped),
+    };
+    if let Some(platform) = platform {
+        platform.shutdown().await;
+    }
+    outcome
 }

@@ -7,15 +7,15 @@
 //! Its uniform `config` is `keptn_adapters::prometheus::Config` (`url`, `timeout_seconds`,
 //! `max_concurrency`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keptn_adapters::prometheus::{Config, Prometheus, SliConfig};
-use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, TaskStatus, Timestamp};
-use keptn_core::ports::{AdapterErrorKind, ConfigRepo, Scope, SliRequest};
-use serde_json::{Value, json};
+use keptn_core::event::{KeptnEvent, TaskEventKind};
+use keptn_core::ports::{AdapterErrorKind, ConfigRepo, Scope};
+use serde_json::Value;
 
 use super::integrations::answer;
+use super::sli;
 
 /// Where the SLI queries live in the config repo.
 pub const SLI_FILE: &str = "prometheus/sli.yaml";
@@ -55,98 +55,34 @@ impl PrometheusIntegration {
 
     /// Fetches the SLIs and returns the `get-sli.finished`.
     pub async fn finish(&self, trigger: &KeptnEvent) -> Option<KeptnEvent> {
-        let (project, stage, service) = trigger.scope()?;
-        let get_sli = trigger
-            .data
-            .fields
-            .get("get-sli")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let text = |key: &str| {
-            get_sli
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
+        let get_sli = match sli::get_sli(trigger) {
+            Ok(get_sli) => get_sli,
+            Err(message) => return sli::failed(&self.name, trigger, &message),
         };
-        let (start_text, end_text) = (text("start"), text("end"));
-        let (Some(start), Some(end)) = (parse_time(&start_text), parse_time(&end_text)) else {
-            return self.failed(
-                trigger,
-                &format!("invalid timeframe: start '{start_text}', end '{end_text}'"),
-            );
-        };
-        let sli = match self.sli_config(project, stage, service).await {
-            Ok(Some(sli)) => sli,
+        let Scope {
+            project,
+            stage,
+            service,
+        } = &get_sli.request.scope;
+        let config = match self.sli_config(project, stage, service).await {
+            Ok(Some(config)) => config,
             Ok(None) => {
-                return self.failed(
+                return sli::failed(
+                    &self.name,
                     trigger,
                     &format!("no {SLI_FILE} for {project}/{stage}/{service}"),
                 );
             }
-            Err(message) => return self.failed(trigger, &message),
+            Err(message) => return sli::failed(&self.name, trigger, &message),
         };
-        let indicators: Vec<String> = get_sli
-            .get("indicators")
-            .and_then(Value::as_array)
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let custom_filters: BTreeMap<String, String> = get_sli
-            .get("customFilters")
-            .and_then(Value::as_array)
-            .map(|filters| {
-                filters
-                    .iter()
-                    .filter_map(|filter| {
-                        Some((
-                            filter.get("key")?.as_str()?.to_owned(),
-                            filter.get("value")?.as_str()?.to_owned(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let request = SliRequest {
-            scope: Scope {
-                project: project.to_owned(),
-                stage: stage.to_owned(),
-                service: service.to_owned(),
-            },
-            indicators,
-            start,
-            end,
-            custom_filters,
-            deployment: trigger
-                .data
-                .fields
-                .get("deployment")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            labels: trigger.data.labels.clone().unwrap_or_default(),
-        };
-        let values = match self.prometheus.get_slis_for(&sli, &request).await {
-            Ok(values) => values,
-            Err(err) => return self.failed(trigger, &format!("cannot fetch SLIs: {err}")),
-        };
-        let mut finished = answer(
-            &self.name,
-            trigger,
-            TaskEventKind::Finished,
-            Some(TaskResult::Pass),
-            None,
-        )?;
-        finished.data.fields.insert(
-            "get-sli".to_owned(),
-            json!({ "start": start_text, "end": end_text, "indicatorValues": values }),
-        );
-        Some(finished)
+        match self
+            .prometheus
+            .get_slis_for(&config, &get_sli.request)
+            .await
+        {
+            Ok(values) => sli::finished(&self.name, trigger, &get_sli, &values),
+            Err(err) => sli::failed(&self.name, trigger, &format!("cannot fetch SLIs: {err}")),
+        }
     }
 
     /// `prometheus/sli.yaml` of the project, stage and service, merged; `None` when there is none.
@@ -181,21 +117,4 @@ impl PrometheusIntegration {
         }
         Ok(merged)
     }
-
-    fn failed(&self, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
-        let mut finished = answer(
-            &self.name,
-            trigger,
-            TaskEventKind::Finished,
-            Some(TaskResult::Fail),
-            Some(message.to_owned()),
-        )?;
-        finished.data.status = Some(TaskStatus::Errored);
-        Some(finished)
-    }
-}
-
-fn parse_time(text: &str) -> Option<Timestamp> {
-    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    u64::try_from(time.timestamp_millis()).ok().map(Timestamp)
 }

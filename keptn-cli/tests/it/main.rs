@@ -1,6 +1,8 @@
 //! Integration tests of the `keptn` binary: each module drives one command end to end.
 
 mod evaluate;
+mod quickstart;
+mod remediation;
 mod serve;
 mod shipyard;
 mod support;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-token-0123456789";
+pub(crate) const TOKEN: &str = "test-token-0123456789";
 
 const UNIFORM: &str = "\
 integrations:
@@ -62,10 +62,10 @@ spec:
 ";
 
 /// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("keptn-serve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -80,15 +80,15 @@ impl Drop for Scratch {
 }
 
 /// A running `keptn serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     data_dir: PathBuf,
     uniform: PathBuf,
     port: u16,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -101,7 +101,7 @@ impl Server {
         Server::start_with(scratch, UNIFORM)
     }
 
-    fn start_with(scratch: &Scratch, uniform_text: &str) -> Server {
+    pub(crate) fn start_with(scratch: &Scratch, uniform_text: &str) -> Server {
         Server::start_with_args(scratch, uniform_text, &[])
     }
 
@@ -162,7 +162,7 @@ impl Server {
         std::mem::forget(old);
     }
 
-    fn keptn(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn keptn(&self, args: &[&str]) -> (i32, String, String) {
         let run = crate::support::keptn_with_env(
             args,
             &[
@@ -173,14 +173,14 @@ impl Server {
         (run.code, run.stdout, run.stderr)
     }
 
-    fn http(&self) -> reqwest::blocking::Client {
+    pub(crate) fn http(&self) -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("client")
     }
 
-    fn get(&self, path: &str) -> Value {
+    pub(crate) fn get(&self, path: &str) -> Value {
         let response = self
             .http()
             .get(format!("{}{path}", self.endpoint))
@@ -199,7 +199,7 @@ impl Server {
         self.setup_project(scratch, SHIPYARD);
     }
 
-    fn setup_project(&self, scratch: &Scratch, shipyard_text: &str) {
+    pub(crate) fn setup_project(&self, scratch: &Scratch, shipyard_text: &str) {
         let shipyard = scratch.0.join("shipyard.yaml");
         std::fs::write(&shipyard, shipyard_text).expect("shipyard written");
         let (code, _, stderr) = self.keptn(&[
