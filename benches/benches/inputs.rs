@@ -66,3 +66,13 @@ pub(crate) fn large() -> (keptn_slo::Slo, Vec<SliValue>, Vec<PastEvaluation>) {
         .collect();
     (slo, slis, history)
 }
+
+/// [`large`] with every earlier evaluation listing its values in reverse objective order, so
+/// that none can be read by position: the engine's by-name path.
+pub(crate) fn large_reordered() -> (keptn_slo::Slo, Vec<SliValue>, Vec<PastEvaluation>) {
+    let (slo, slis, mut history) = large();
+    for past in &mut history {
+        past.values.reverse();
+    }
+    (slo, slis, history)
+}

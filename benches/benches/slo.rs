@@ -4,6 +4,8 @@
 //!   against a 3-result history; target ≤ 2 µs.
 //! - `evaluate/50x100_p95`: 50 objectives, 100 earlier results, several_results with p95;
 //!   target ≤ 50 µs.
+//! - `evaluate/50x100_p95_reordered`: the same with every earlier evaluation listing its
+//!   values in reverse objective order, so that they are matched by name, not by position.
 //! - `parse/sockshop`: SLO text → validated `Slo`.
 //! - `floor/*`: bare loops doing only the float comparisons of the same evaluations, so the
 //!   engine's cost can be reported as a ratio to the work that cannot be avoided.
@@ -43,6 +45,10 @@ fn benches(c: &mut Criterion) {
 
     let (slo, slis, history) = inputs::large();
     c.bench_function("evaluate/50x100_p95", |b| {
+        b.iter(|| evaluate(black_box(&slo), black_box(&slis), black_box(&history)))
+    });
+    let (slo, slis, history) = inputs::large_reordered();
+    c.bench_function("evaluate/50x100_p95_reordered", |b| {
         b.iter(|| evaluate(black_box(&slo), black_box(&slis), black_box(&history)))
     });
     // 50 objectives × 3 criteria, plus gathering 100 earlier values per objective.

@@ -24,7 +24,8 @@ fn main() {
     let (slo, slis, history) = match case.as_str() {
         "sockshop" => inputs::sockshop(),
         "50x100" => inputs::large(),
-        other => panic!("unknown case '{other}', expected sockshop or 50x100"),
+        "50x100_reordered" => inputs::large_reordered(),
+        other => panic!("unknown case '{other}', expected sockshop, 50x100 or 50x100_reordered"),
     };
     for _ in 0..n_runs {
         black_box(keptn_slo::evaluate(

@@ -32,16 +32,36 @@ pub(crate) fn aggregate_in_place(function: Aggregate, values: &mut [f64]) -> Opt
 /// Keptn's percentile. Only the `floor(pos)`-th smallest value and the next one are needed, so
 /// instead of sorting, the few values at the top (p90–p99 of a window) or the bottom are kept
 /// in a small buffer, or, in between, found by selection.
+///
+/// Go's order puts NaN first; without NaN it is the plain `<`, which is several times cheaper
+/// than [`go_less`], so a window without NaN (the usual case) is ordered with that.
 fn percentile(values: &mut [f64], fraction: f64) -> f64 {
+    let has_nan = values
+        .iter()
+        .fold(false, |seen, value| seen | value.is_nan());
+    if has_nan {
+        percentile_by(values, fraction, go_less)
+    } else {
+        percentile_by(values, fraction, |left: &f64, right: &f64| left < right)
+    }
+}
+
+/// [`percentile`] in the order `less`, which must agree with [`go_less`] on `values`.
+#[inline(always)]
+fn percentile_by(
+    values: &mut [f64],
+    fraction: f64,
+    less: impl Fn(&f64, &f64) -> bool + Copy,
+) -> f64 {
     let n_values = values.len();
     let position = fraction * (n_values as f64 + 1.0);
     if position < 1.0 {
-        first_by(values, go_less)
+        first_by(values, less)
     } else if position >= n_values as f64 {
-        first_by(values, |left, right| go_less(right, left))
+        first_by(values, |left, right| less(right, left))
     } else {
         let rank = position.floor() as usize;
-        let (lower, upper) = neighbours(values, rank);
+        let (lower, upper) = neighbours(values, rank, less);
         lower + (position - position.floor()) * (upper - lower)
     }
 }
@@ -52,63 +72,57 @@ pub(crate) fn go_less(left: &f64, right: &f64) -> bool {
     left < right || (left.is_nan() && !right.is_nan())
 }
 
-/// [`go_less`] as a total order.
-pub(crate) fn go_order(left: &f64, right: &f64) -> std::cmp::Ordering {
-    if go_less(left, right) {
-        std::cmp::Ordering::Less
-    } else if go_less(right, left) {
-        std::cmp::Ordering::Greater
-    } else {
-        std::cmp::Ordering::Equal
-    }
-}
-
-/// The value that comes first by `before` (the minimum or maximum in Go's order).
+/// The value that comes first by `before` (the minimum or maximum in Go's order); NaN for no
+/// values (callers pass at least one).
+#[inline(always)]
 fn first_by(values: &[f64], before: impl Fn(&f64, &f64) -> bool) -> f64 {
     values
         .iter()
         .copied()
         .reduce(|first, value| if before(&value, &first) { value } else { first })
-        .expect("percentile of at least one value")
+        .unwrap_or(f64::NAN)
 }
 
 /// How many values a buffer of extremes may hold before selection is cheaper.
 const SMALL_BUFFER: usize = 16;
 
-/// The `rank`-th and `rank + 1`-th smallest values (1-based), for `1 <= rank < values.len()`.
-fn neighbours(values: &mut [f64], rank: usize) -> (f64, f64) {
+/// The `rank`-th and `rank + 1`-th smallest values (1-based) in the order `less`, for
+/// `1 <= rank < values.len()`.
+#[inline(always)]
+fn neighbours(
+    values: &mut [f64],
+    rank: usize,
+    less: impl Fn(&f64, &f64) -> bool + Copy,
+) -> (f64, f64) {
     let n_values = values.len();
     let n_from_top = n_values - rank + 1;
     if n_from_top <= SMALL_BUFFER {
         // The n_from_top largest values, ascending; the two smallest of them are the answer.
-        let largest = extremes(values, n_from_top, |candidate, kept| {
-            go_less(kept, candidate)
-        });
+        let largest = extremes(values, n_from_top, |candidate, kept| less(kept, candidate));
         (largest[n_from_top - 1], largest[n_from_top - 2])
     } else if rank < SMALL_BUFFER {
         // The rank + 1 smallest values, ascending; the two largest of them are the answer.
-        let smallest = extremes(values, rank + 1, go_less);
+        let smallest = extremes(values, rank + 1, less);
         (smallest[rank - 1], smallest[rank])
     } else {
-        let (_, lower, larger) = values.select_nth_unstable_by(rank - 1, go_order);
-        let lower = *lower;
-        let upper = larger
-            .iter()
-            .copied()
-            .reduce(|smallest, value| {
-                if go_less(&value, &smallest) {
-                    value
-                } else {
-                    smallest
-                }
-            })
-            .expect("rank < n leaves at least one larger value");
-        (lower, upper)
+        let order = |left: &f64, right: &f64| {
+            if less(left, right) {
+                std::cmp::Ordering::Less
+            } else if less(right, left) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        };
+        let (_, lower, larger) = values.select_nth_unstable_by(rank - 1, order);
+        // rank < n leaves at least one larger value.
+        (*lower, first_by(larger, less))
     }
 }
 
 /// The `count` (at most [`SMALL_BUFFER`]) values that are most extreme by `more_extreme`, in
 /// order: index 0 holds the most extreme, `count - 1` the least.
+#[inline(always)]
 fn extremes(
     values: &[f64],
     count: usize,

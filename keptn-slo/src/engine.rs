@@ -1,7 +1,6 @@
 //! The scoring engine: Keptn lighthouse's evaluation (`slo-semantics.md` §3–§5), with bugs
 //! B2 and B3 fixed (B1 and B4–B8 are rejected when the SLO is parsed).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::aggregate::aggregate_in_place;
@@ -119,44 +118,69 @@ fn includes(filter: IncludeResults, result: EvaluationResult) -> bool {
 /// a fast way to find the slot of a metric name.
 struct SliIndex<'slo> {
     slot_names: Vec<&'slo str>,
-    /// The SLI of each objective, in objective order (compact, for the positional match).
-    objective_names: Vec<&'slo str>,
+    /// The SLI of each objective, in objective order, prepared for fast comparison.
+    objective_keys: Vec<NameKey<'slo>>,
     objective_slots: Vec<usize>,
+    /// The first objective of each slot, and for each objective the next one of its slot
+    /// ([`NO_OBJECTIVE`] after the last).
+    first_objective: Vec<usize>,
+    next_objective: Vec<usize>,
     /// Only for SLOs with many SLIs; small ones are searched linearly.
-    by_name: Option<HashMap<&'slo str, usize>>,
+    by_name: Option<NameTable>,
 }
+
+/// The end of a slot's list of objectives.
+const NO_OBJECTIVE: usize = usize::MAX;
 
 impl<'slo> SliIndex<'slo> {
     const LINEAR_SEARCH_LIMIT: usize = 8;
 
     fn new(slo: &'slo Slo) -> Self {
-        let mut slot_names: Vec<&str> = Vec::new();
-        let mut by_name: HashMap<&str, usize> = HashMap::new();
-        let many = slo.objectives.len() > Self::LINEAR_SEARCH_LIMIT;
-        let objective_slots = slo
-            .objectives
-            .iter()
-            .map(|objective| {
-                let existing = if many {
-                    by_name.get(objective.sli.as_str()).copied()
-                } else {
-                    slot_names.iter().position(|name| *name == objective.sli)
-                };
-                existing.unwrap_or_else(|| {
-                    slot_names.push(&objective.sli);
-                    by_name.insert(&objective.sli, slot_names.len() - 1);
+        let n_objectives = slo.objectives.len();
+        let mut slot_names: Vec<&str> = Vec::with_capacity(n_objectives);
+        let many = n_objectives > Self::LINEAR_SEARCH_LIMIT;
+        let mut by_name = NameTable::with_capacity(if many { n_objectives } else { 0 });
+        let mut objective_keys = Vec::with_capacity(n_objectives);
+        let mut objective_slots = Vec::with_capacity(n_objectives);
+        let mut first_objective = Vec::with_capacity(n_objectives);
+        let mut last_objective: Vec<usize> = Vec::with_capacity(n_objectives);
+        let mut next_objective = vec![NO_OBJECTIVE; n_objectives];
+        for (objective_idx, objective) in slo.objectives.iter().enumerate() {
+            let name = objective.sli.as_str();
+            let existing = if many {
+                by_name.get(&slot_names, name)
+            } else {
+                slot_names.iter().position(|known| *known == name)
+            };
+            let slot = match existing {
+                Some(slot) => {
+                    if let Some(last) = last_objective.get_mut(slot) {
+                        if let Some(next) = next_objective.get_mut(*last) {
+                            *next = objective_idx;
+                        }
+                        *last = objective_idx;
+                    }
+                    slot
+                }
+                None => {
+                    slot_names.push(name);
+                    first_objective.push(objective_idx);
+                    last_objective.push(objective_idx);
+                    if many {
+                        by_name.insert(name, slot_names.len() - 1);
+                    }
                     slot_names.len() - 1
-                })
-            })
-            .collect();
+                }
+            };
+            objective_keys.push(NameKey::new(name));
+            objective_slots.push(slot);
+        }
         SliIndex {
             slot_names,
-            objective_names: slo
-                .objectives
-                .iter()
-                .map(|objective| objective.sli.as_str())
-                .collect(),
+            objective_keys,
             objective_slots,
+            first_objective,
+            next_objective,
             by_name: many.then_some(by_name),
         }
     }
@@ -165,8 +189,8 @@ impl<'slo> SliIndex<'slo> {
     /// follow objective order (SLI providers query in SLO order; earlier evaluations list one
     /// value per objective), so the objective at the same position is tried first.
     fn slot_of(&self, position: usize, metric: &str) -> Option<usize> {
-        match self.objective_names.get(position) {
-            Some(name) if *name == metric => Some(self.objective_slots[position]),
+        match self.objective_keys.get(position) {
+            Some(key) if key.matches(metric) => self.objective_slots.get(position).copied(),
             _ => self.slot_by_name(metric),
         }
     }
@@ -174,63 +198,302 @@ impl<'slo> SliIndex<'slo> {
     /// The slot of `metric`, by name alone.
     fn slot_by_name(&self, metric: &str) -> Option<usize> {
         match &self.by_name {
-            Some(by_name) => by_name.get(metric).copied(),
+            Some(by_name) => by_name.get(&self.slot_names, metric),
             None => self.slot_names.iter().position(|name| *name == metric),
         }
+    }
+
+    /// Whether `values` lists one value per objective, in objective order.
+    fn follows_objectives(&self, values: &[SliValue]) -> bool {
+        values.len() == self.objective_keys.len()
+            && values
+                .iter()
+                .zip(&self.objective_keys)
+                .all(|(value, key)| key.matches(&value.metric))
+    }
+}
+
+/// An SLI name prepared for fast comparison with other names: names are short, so a name of
+/// at most 16 bytes is compared as its length and two words (its first and last 8 or 4 bytes,
+/// overlapping) instead of by a call to `memcmp` (matching earlier values to objectives
+/// compares thousands of names per evaluation).
+#[derive(Clone, Copy)]
+struct NameKey<'slo> {
+    name: &'slo str,
+    head: u64,
+    tail: u64,
+}
+
+impl<'slo> NameKey<'slo> {
+    fn new(name: &'slo str) -> Self {
+        let bytes = name.as_bytes();
+        let (head, tail) = match bytes.len() {
+            4..=7 => (head_u32(bytes), tail_u32(bytes)),
+            8..=16 => (head_u64(bytes), tail_u64(bytes)),
+            _ => (0, 0),
+        };
+        NameKey { name, head, tail }
+    }
+
+    /// Whether `other` is this name.
+    #[inline(always)]
+    fn matches(&self, other: &str) -> bool {
+        let bytes = other.as_bytes();
+        if bytes.len() != self.name.len() {
+            return false;
+        }
+        // By the length, not `self.width`, so that the word loads need no bounds checks.
+        match bytes.len() {
+            4..=7 => (head_u32(bytes) ^ self.head) | (tail_u32(bytes) ^ self.tail) == 0,
+            8..=16 => (head_u64(bytes) ^ self.head) | (tail_u64(bytes) ^ self.tail) == 0,
+            _ => bytes == self.name.as_bytes(),
+        }
+    }
+}
+
+#[inline(always)]
+fn head_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .first_chunk()
+        .map_or(0, |word| u64::from_ne_bytes(*word))
+}
+
+#[inline(always)]
+fn tail_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .last_chunk()
+        .map_or(0, |word| u64::from_ne_bytes(*word))
+}
+
+#[inline(always)]
+fn head_u32(bytes: &[u8]) -> u64 {
+    bytes
+        .first_chunk()
+        .map_or(0, |word| u64::from(u32::from_ne_bytes(*word)))
+}
+
+#[inline(always)]
+fn tail_u32(bytes: &[u8]) -> u64 {
+    bytes
+        .last_chunk()
+        .map_or(0, |word| u64::from(u32::from_ne_bytes(*word)))
+}
+
+/// The slots of an SLO's SLI names by name: an open-addressing hash table of slot numbers
+/// (the names themselves are in [`SliIndex::slot_names`]), one small allocation, hashed with
+/// [`NameHasher`].
+struct NameTable {
+    /// Slot number + 1 at each position; 0 for an empty position. The length is a power of
+    /// two, at least twice the number of names, so a probe always ends at an empty position.
+    positions: Vec<usize>,
+}
+
+impl NameTable {
+    fn with_capacity(n_names: usize) -> Self {
+        let len = if n_names == 0 {
+            0
+        } else {
+            (n_names * 2).next_power_of_two()
+        };
+        NameTable {
+            positions: vec![0; len],
+        }
+    }
+
+    /// The first position to probe for `name`.
+    fn start(&self, name: &str) -> usize {
+        let mut hasher = NameHasher(0);
+        std::hash::Hasher::write(&mut hasher, name.as_bytes());
+        // The top bits of a multiplicative hash are the ones that depend on every input bit.
+        let bits = self.positions.len().trailing_zeros();
+        hasher.0.checked_shr(u64::BITS - bits).unwrap_or(0) as usize
+    }
+
+    /// The slot of `name`, whose slots' names are `slot_names`.
+    fn get(&self, slot_names: &[&str], name: &str) -> Option<usize> {
+        if self.positions.is_empty() {
+            return None;
+        }
+        let mask = self.positions.len() - 1;
+        let mut position = self.start(name);
+        loop {
+            let slot = self.positions.get(position)?.checked_sub(1)?;
+            if slot_names.get(slot) == Some(&name) {
+                return Some(slot);
+            }
+            position = (position + 1) & mask;
+        }
+    }
+
+    /// Records `slot` as the slot of `name`, which is not in the table yet.
+    fn insert(&mut self, name: &str, slot: usize) {
+        if self.positions.is_empty() {
+            return;
+        }
+        let mask = self.positions.len() - 1;
+        let mut position = self.start(name);
+        while let Some(taken) = self.positions.get_mut(position) {
+            if *taken == 0 {
+                *taken = slot + 1;
+                return;
+            }
+            position = (position + 1) & mask;
+        }
+    }
+}
+
+/// A fast, non-cryptographic hash (the multiply-rotate scheme of rustc's FxHash) for the
+/// names of one SLO. SipHash's protection against chosen collisions is not needed here: the
+/// names come from the SLO being evaluated, and the worst case of a collision is a longer
+/// probe, not a wrong answer.
+struct NameHasher(u64);
+
+impl NameHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
 /// The baseline (aggregate, number of values) of every objective, in objective order.
 ///
 /// Every earlier value of an objective's SLI counts, as in Keptn: from each evaluation in the
-/// window, each successful value whose metric is the SLI. The window's values are read once.
+/// window, each successful value whose metric is the SLI, in window order and, within one
+/// evaluation, in list order (the order matters to `avg`'s rounding).
+///
+/// Earlier evaluations usually list one value per objective in objective order: those are
+/// recognised with one pass over their names, and their values are then read by position,
+/// slot by slot, into one reused buffer. The values of the other evaluations are looked up by
+/// name once and grouped by slot, and merged in at their place in the window.
 fn baselines(
     slo: &Slo,
     index: &SliIndex<'_>,
     window: &[&PastEvaluation],
 ) -> Vec<(Option<f64>, usize)> {
-    let mut slot_values: Vec<Vec<f64>> = (0..index.slot_names.len())
-        .map(|_| Vec::with_capacity(window.len()))
+    let aligned: Vec<bool> = window
+        .iter()
+        .map(|past| index.follows_objectives(&past.values))
         .collect();
-    let n_objectives = index.objective_names.len();
-    for past in window {
-        // Values usually follow objective order: pair them up and look a name up only when
-        // the pair does not match.
-        let aligned = past
-            .values
-            .iter()
-            .zip(index.objective_names.iter().zip(&index.objective_slots));
-        for (value, (name, slot)) in aligned {
-            if !value.success {
-                continue;
-            }
-            let slot = if *name == value.metric {
-                Some(*slot)
-            } else {
-                index.slot_by_name(&value.metric)
-            };
-            if let Some(slot) = slot {
-                slot_values[slot].push(value.value);
-            }
+    // (slot, index in the window, value) of the values of the other evaluations.
+    let mut scattered: Vec<(usize, usize, f64)> = Vec::new();
+    for ((past_idx, past), aligned) in window.iter().enumerate().zip(&aligned) {
+        if *aligned {
+            continue;
         }
-        for value in past.values.iter().skip(n_objectives) {
+        for (position, value) in past.values.iter().enumerate() {
             if value.success
-                && let Some(slot) = index.slot_by_name(&value.metric)
+                && let Some(slot) = index.slot_of(position, &value.metric)
             {
-                slot_values[slot].push(value.value);
+                scattered.push((slot, past_idx, value.value));
             }
         }
     }
-    let slot_baselines: Vec<(Option<f64>, usize)> = slot_values
-        .iter_mut()
-        .map(|values| {
-            let n_values = values.len();
-            (
-                aggregate_in_place(slo.comparison.aggregate_function, values),
-                n_values,
-            )
-        })
-        .collect();
+    // Grouped by slot (a counting sort, so each slot's values stay in window and list order):
+    // the values of slot s are by_slot[starts[s]..starts[s + 1]], as (index in the window,
+    // value).
+    let n_slots = index.slot_names.len();
+    let mut starts = vec![0; n_slots + 1];
+    for (slot, _, _) in &scattered {
+        if let Some(count) = starts.get_mut(slot + 1) {
+            *count += 1;
+        }
+    }
+    for slot in 0..n_slots {
+        starts[slot + 1] += starts[slot];
+    }
+    let mut by_slot = vec![(0, 0.0); scattered.len()];
+    let mut next = starts.clone();
+    for (slot, past_idx, value) in &scattered {
+        if let Some(next) = next.get_mut(*slot)
+            && let Some(entry) = by_slot.get_mut(*next)
+        {
+            *entry = (*past_idx, *value);
+            *next += 1;
+        }
+    }
+
+    let function = slo.comparison.aggregate_function;
+    let mut values: Vec<f64> = Vec::with_capacity(window.len());
+    let mut slot_baselines: Vec<(Option<f64>, usize)> = Vec::with_capacity(index.slot_names.len());
+    let all_aligned = aligned.iter().all(|aligned| *aligned);
+    let distinct = index.slot_names.len() == index.objective_keys.len();
+    for (slot, first_objective) in index.first_objective.iter().enumerate() {
+        values.clear();
+        if all_aligned && distinct {
+            // The usual case: slot = objective = position in every earlier evaluation. At
+            // most one value per evaluation: written in place, kept when successful.
+            values.resize(window.len(), 0.0);
+            let mut n_values = 0;
+            for past in window {
+                if let Some(value) = past.values.get(slot) {
+                    if let Some(kept) = values.get_mut(n_values) {
+                        *kept = value.value;
+                    }
+                    n_values += usize::from(value.success);
+                }
+            }
+            let kept = values.get_mut(..n_values).unwrap_or_default();
+            slot_baselines.push((aggregate_in_place(function, kept), n_values));
+            continue;
+        }
+        let mut of_slot = by_slot
+            .get(starts[slot]..starts[slot + 1])
+            .unwrap_or_default();
+        for ((past_idx, past), aligned) in window.iter().enumerate().zip(&aligned) {
+            if *aligned {
+                let mut objective = *first_objective;
+                while let Some(value) = past.values.get(objective) {
+                    if value.success {
+                        values.push(value.value);
+                    }
+                    objective = index
+                        .next_objective
+                        .get(objective)
+                        .copied()
+                        .unwrap_or(NO_OBJECTIVE);
+                }
+            } else {
+                while let Some(((of_past, value), rest)) = of_slot.split_first()
+                    && *of_past == past_idx
+                {
+                    values.push(*value);
+                    of_slot = rest;
+                }
+            }
+        }
+        let n_values = values.len();
+        slot_baselines.push((aggregate_in_place(function, &mut values), n_values));
+    }
     index
         .objective_slots
         .iter()
@@ -250,7 +513,8 @@ fn evaluate_objective(
     sli_value: Option<&SliValue>,
     baseline: &Baseline<'_>,
 ) -> (IndicatorResult, Option<String>) {
-    let mut reason = String::with_capacity(96);
+    // Room for a failed objective's reason with a baseline (about 110 bytes) without regrowing.
+    let mut reason = String::with_capacity(160);
     if objective.is_informational() {
         match sli_value {
             Some(value) if value.success => {
