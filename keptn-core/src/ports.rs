@@ -124,8 +124,22 @@ pub enum DeploymentStrategy {
     Direct,
     /// Deploy next to the primary as canary; all traffic to the canary until release.
     BlueGreen,
+    /// Deploy next to the primary as canary with `weight` percent of the traffic; later steps
+    /// shift more ([`TrafficRouter::set_canary_weight`]) until release promotes it (the
+    /// progressive delivery Keptn never shipped).
+    Canary {
+        /// The canary's first share of the traffic, 0..=100.
+        weight: u8,
+    },
     /// The user's chart manages everything.
     UserManaged,
+}
+
+impl DeploymentStrategy {
+    /// Whether a canary runs next to a primary (blue/green and canary).
+    pub fn has_canary(self) -> bool {
+        matches!(self, Self::BlueGreen | Self::Canary { .. })
+    }
 }
 
 /// A deployment request.

@@ -185,7 +185,7 @@ impl Helm {
         let scope = &request.scope;
         let release = release_name(&scope.project, &scope.stage, &scope.service, false);
         let deployment_name = match request.strategy {
-            DeploymentStrategy::BlueGreen => "canary",
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Canary { .. } => "canary",
             DeploymentStrategy::Direct => "direct",
             DeploymentStrategy::UserManaged => "user_managed",
         };
@@ -205,7 +205,9 @@ impl Helm {
                 return self.user_managed(scope, deployment_name).await;
             }
             DeploymentStrategy::Direct => ChartStrategy::Direct,
-            DeploymentStrategy::BlueGreen => ChartStrategy::Duplicate,
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Canary { .. } => {
+                ChartStrategy::Duplicate
+            }
         };
         let mut generated = match self.generated(scope).await? {
             Some(generated) if generated.strategy == chart_strategy => generated,
@@ -219,7 +221,10 @@ impl Helm {
             }
         };
         if chart_strategy == ChartStrategy::Duplicate {
-            generated.set_canary_weight(100)?;
+            generated.set_canary_weight(match request.strategy {
+                DeploymentStrategy::Canary { weight } => weight.min(100),
+                _ => 100,
+            })?;
         }
         self.store_and_upgrade(scope, &generated).await?;
         let manifest = self.cli.get_manifest(&release, &namespace(scope)).await?;
@@ -558,7 +563,7 @@ impl Deployer for Helm {
         strategy: DeploymentStrategy,
     ) -> Result<(), AdapterError> {
         check_scope(scope)?;
-        if strategy != DeploymentStrategy::BlueGreen {
+        if !strategy.has_canary() {
             return Ok(());
         }
         let _guard = self.lock.lock().await;
@@ -571,7 +576,7 @@ impl Deployer for Helm {
         strategy: DeploymentStrategy,
     ) -> Result<(), AdapterError> {
         check_scope(scope)?;
-        if strategy != DeploymentStrategy::BlueGreen {
+        if !strategy.has_canary() {
             return Ok(());
         }
         let _guard = self.lock.lock().await;

@@ -512,7 +512,7 @@ impl LocalPlatform {
                 }
                 DeploymentKind::Direct
             }
-            DeploymentStrategy::BlueGreen => {
+            DeploymentStrategy::BlueGreen | DeploymentStrategy::Canary { .. } => {
                 let canary = self
                     .start(self.launch(scope, &spec, image, DeploymentKind::Canary)?)
                     .await?;
@@ -532,7 +532,10 @@ impl LocalPlatform {
                     Some(stable) => stable.launch.kind = DeploymentKind::Primary,
                 }
                 let old_canary = service.canary.replace(canary);
-                service.canary_weight = 100;
+                service.canary_weight = match strategy {
+                    DeploymentStrategy::Canary { weight } => weight.min(100),
+                    _ => 100,
+                };
                 service.apply_routes();
                 if let Some(old) = old_canary {
                     old.stop().await;
@@ -552,7 +555,7 @@ impl LocalPlatform {
     /// old primary stops, and the primary gets all traffic. Nothing to promote (no canary)
     /// is not an error; the direct and user-managed strategies do nothing.
     pub async fn release(&self, scope: &Scope, strategy: DeploymentStrategy) -> Result<(), Error> {
-        if strategy != DeploymentStrategy::BlueGreen {
+        if !strategy.has_canary() {
             return Ok(());
         }
         let service = self.existing_service(scope)?;
@@ -577,7 +580,7 @@ impl LocalPlatform {
     /// Discards the canary of a blue/green service: all traffic to the unchanged primary,
     /// the canary stops. The direct and user-managed strategies do nothing.
     pub async fn rollback(&self, scope: &Scope, strategy: DeploymentStrategy) -> Result<(), Error> {
-        if strategy != DeploymentStrategy::BlueGreen {
+        if !strategy.has_canary() {
             return Ok(());
         }
         let service = self.existing_service(scope)?;

@@ -9,6 +9,11 @@
 //!   and the URIs the tests use.
 //! - `release` and `rollback`: promote or discard the canary; `.finished` echoes the incoming
 //!   result, as helm-service did, so a warning stays a warning.
+//! - Strategy `canary` (progressive delivery, which Keptn never shipped): the deployment task's
+//!   `canaryweight` (default 10) is the new version's first share of the traffic; each
+//!   `release` task with a `canaryweight` below 100 shifts the traffic to that share (run a test
+//!   and an evaluation between steps: a failing evaluation ends the sequence, and a rollback
+//!   sequence returns everything to the primary); a `release` without one promotes.
 //! - `action` (remediation), when the deployer comes with an action runner that handles the
 //!   action (`scaling` on the same platform).
 //!
@@ -19,7 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keptn_core::event::{EventType, KeptnEvent, TaskEventKind, TaskResult, TaskStatus};
-use keptn_core::ports::{ActionRunner, Deployer, DeploymentRequest, DeploymentStrategy, Scope};
+use keptn_core::ports::{
+    ActionRunner, Deployer, DeploymentRequest, DeploymentStrategy, Scope, TrafficRouter,
+};
 use serde_json::{Value, json};
 
 use super::integrations::answer;
@@ -32,6 +39,7 @@ pub struct DeployIntegration {
     name: String,
     deployer: Arc<dyn Deployer>,
     actions: Option<Arc<dyn ActionRunner>>,
+    router: Option<Arc<dyn TrafficRouter>>,
 }
 
 impl DeployIntegration {
@@ -41,7 +49,15 @@ impl DeployIntegration {
             name: name.to_owned(),
             deployer,
             actions: None,
+            router: None,
         }
+    }
+
+    /// Shifts canary traffic step by step through `router` (strategy `canary`).
+    #[must_use]
+    pub fn with_router(mut self, router: Arc<dyn TrafficRouter>) -> Self {
+        self.router = Some(router);
+        self
     }
 
     /// Also answers the `action.triggered` events `actions` handles (remediation on the same
@@ -82,7 +98,22 @@ impl DeployIntegration {
             .and_then(Value::as_str)
             .unwrap_or("direct")
             .to_owned();
+        let weight_of = |task: &str| {
+            trigger
+                .data
+                .fields
+                .get(task)
+                .and_then(|payload| payload.get("canaryweight"))
+                .map(canary_weight)
+        };
         let strategy = match strategy(&strategy_name) {
+            Ok(DeploymentStrategy::Canary { .. }) => match weight_of("deployment") {
+                None => DeploymentStrategy::Canary {
+                    weight: DEFAULT_CANARY_WEIGHT,
+                },
+                Some(Ok(weight)) => DeploymentStrategy::Canary { weight },
+                Some(Err(message)) => return self.failed(trigger, &message),
+            },
             Ok(strategy) => strategy,
             Err(message) => return self.failed(trigger, &message),
         };
@@ -137,11 +168,63 @@ impl DeployIntegration {
                     Err(err) => self.failed(trigger, &format!("deployment failed: {err}")),
                 }
             }
+            "release" if matches!(strategy, DeploymentStrategy::Canary { .. }) => {
+                // A canary step: `release` with `canaryweight` below 100 shifts traffic; without
+                // it (or at 100) the canary is promoted.
+                match weight_of("release") {
+                    Some(Ok(weight)) if weight < 100 => {
+                        let Some(router) = self.router.as_deref() else {
+                            return self.failed(
+                                trigger,
+                                "this deployer cannot shift traffic step by step",
+                            );
+                        };
+                        match router.set_canary_weight(&scope, weight).await {
+                            Ok(()) => answer(
+                                &self.name,
+                                trigger,
+                                TaskEventKind::Finished,
+                                Some(trigger.data.result.clone().unwrap_or(TaskResult::Pass)),
+                                Some(format!("canary at {weight} % of the traffic")),
+                            ),
+                            Err(err) => self.failed(trigger, &format!("canary step failed: {err}")),
+                        }
+                    }
+                    Some(Err(message)) => self.failed(trigger, &message),
+                    _ => {
+                        self.release_or_rollback(
+                            "release",
+                            &scope,
+                            strategy,
+                            &strategy_name,
+                            trigger,
+                        )
+                        .await
+                    }
+                }
+            }
             task @ ("release" | "rollback") => {
+                self.release_or_rollback(task, &scope, strategy, &strategy_name, trigger)
+                    .await
+            }
+            _ => None,
+        }
+    }
+
+    async fn release_or_rollback(
+        &self,
+        task: &str,
+        scope: &Scope,
+        strategy: DeploymentStrategy,
+        strategy_name: &str,
+        trigger: &KeptnEvent,
+    ) -> Option<KeptnEvent> {
+        {
+            {
                 let done = if task == "release" {
-                    self.deployer.release(&scope, strategy).await
+                    self.deployer.release(scope, strategy).await
                 } else {
-                    self.deployer.rollback(&scope, strategy).await
+                    self.deployer.rollback(scope, strategy).await
                 };
                 match done {
                     Ok(()) => {
@@ -162,7 +245,6 @@ impl DeployIntegration {
                     Err(err) => self.failed(trigger, &format!("{task} failed: {err}")),
                 }
             }
-            _ => None,
         }
     }
 
@@ -190,14 +272,34 @@ pub fn triggered_task(event: &KeptnEvent) -> Option<&str> {
     }
 }
 
-/// The strategy named in a shipyard's `deploymentstrategy`.
+/// The canary's first share of the traffic when the deployment task names none.
+pub const DEFAULT_CANARY_WEIGHT: u8 = 10;
+
+/// The strategy named in a shipyard's `deploymentstrategy` (`canary` with the default weight;
+/// the deployment task's `canaryweight` property sets it).
 pub fn strategy(name: &str) -> Result<DeploymentStrategy, String> {
     match name {
         "" | "direct" => Ok(DeploymentStrategy::Direct),
         "blue_green_service" | "duplicate" => Ok(DeploymentStrategy::BlueGreen),
         "user_managed" => Ok(DeploymentStrategy::UserManaged),
+        "canary" => Ok(DeploymentStrategy::Canary {
+            weight: DEFAULT_CANARY_WEIGHT,
+        }),
         other => Err(format!(
-            "unknown deploymentstrategy '{other}': expected direct, blue_green_service (or duplicate) or user_managed"
+            "unknown deploymentstrategy '{other}': expected direct, blue_green_service (or duplicate), user_managed or canary"
         )),
     }
+}
+
+/// A `canaryweight` property: a percentage, 0..=100, as a number or a numeric string.
+fn canary_weight(value: &Value) -> Result<u8, String> {
+    let number = match value {
+        Value::Number(number) => number.as_u64(),
+        Value::String(text) => text.trim().trim_end_matches('%').parse::<u64>().ok(),
+        _ => None,
+    };
+    number
+        .filter(|weight| *weight <= 100)
+        .and_then(|weight| u8::try_from(weight).ok())
+        .ok_or_else(|| format!("canaryweight must be a percentage from 0 to 100, got {value}"))
 }

@@ -79,12 +79,11 @@ pub fn start(
             )?)),
             "local-platform" => {
                 let platform = platform(&integration.name)?;
+                let deployer = Arc::new(LocalDeployer::new(platform.clone(), Arc::clone(config)));
                 Kind::Deploy(Arc::new(
-                    DeployIntegration::new(
-                        &integration.name,
-                        Arc::new(LocalDeployer::new(platform.clone(), Arc::clone(config))),
-                    )
-                    .with_actions(Arc::new(LocalActions::new(platform))),
+                    DeployIntegration::new(&integration.name, Arc::clone(&deployer) as _)
+                        .with_router(deployer)
+                        .with_actions(Arc::new(LocalActions::new(platform))),
                 ))
             }
             "remediation-service" => Kind::Remediation(Arc::new(RemediationService::new(
@@ -99,6 +98,7 @@ pub fn start(
                 let helm = Arc::new(helm(&integration.name, &integration.config, config)?);
                 Kind::Deploy(Arc::new(
                     DeployIntegration::new(&integration.name, Arc::clone(&helm) as _)
+                        .with_router(Arc::clone(&helm) as _)
                         .with_actions(helm),
                 ))
             }

@@ -1,5 +1,6 @@
 //! Integration tests of the `keptn` binary: each module drives one command end to end.
 
+mod canary;
 mod evaluate;
 mod quickstart;
 mod remediation;

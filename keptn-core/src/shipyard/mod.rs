@@ -759,12 +759,18 @@ fn check_known_properties(
     match task {
         "deployment" => {
             if let Some(strategy) = text("deploymentstrategy")
-                && !["direct", "blue_green_service", "duplicate", "user_managed"]
-                    .contains(&strategy.as_str())
+                && ![
+                    "direct",
+                    "blue_green_service",
+                    "duplicate",
+                    "user_managed",
+                    "canary",
+                ]
+                .contains(&strategy.as_str())
             {
                 diagnostics.warning(
                         &path.key("deploymentstrategy"),
-                        format!("unknown deploymentstrategy '{strategy}' (helm-service knows direct, blue_green_service, duplicate, user_managed)"),
+                        format!("unknown deploymentstrategy '{strategy}' (known: direct, blue_green_service, duplicate, user_managed, canary)"),
                     );
             }
         }
