@@ -776,11 +776,14 @@ fn manual_approval_waits_for_approve_or_decline() {
     let scratch = Scratch::new("approval");
     let server = Server::start(&scratch);
     server.setup_project(&scratch, APPROVAL_SHIPYARD);
-    let trigger = |context: &str| {
+    let (code, _, stderr) = server.keptn(&["create", "service", "orders", "--project", "sockshop"]);
+    assert_eq!(code, 0, "{stderr}");
+    let trigger_for = |context: &str, service: &str| {
         let event = json!({"specversion": "1.0", "source": "test", "type": "sh.keptn.event.production.delivery.triggered",
-            "shkeptncontext": context, "data": {"project": "sockshop", "stage": "production", "service": "carts", "result": "pass"}});
+            "shkeptncontext": context, "data": {"project": "sockshop", "stage": "production", "service": service, "result": "pass"}});
         server.post_event(&event);
     };
+    let trigger = |context: &str| trigger_for(context, "carts");
     let state_of = |context: &str| {
         let answer = server.get(&format!("/api/v1/sequence/sockshop?keptnContext={context}"));
         (
@@ -798,9 +801,51 @@ fn manual_approval_waits_for_approve_or_decline() {
     wait_for("the approval to wait", Duration::from_secs(20), || {
         state_of("approve-me").0 == "waiting"
     });
-    let (code, _, stderr) =
-        server.keptn(&["approve", "--project", "sockshop", "--stage", "production"]);
+    // A waiting approval does not block the stage for another service: orders waits for its
+    // own approval instead of queueing behind carts, and `get sequences` shows both waiting.
+    trigger_for("orders-too", "orders");
+    wait_for("orders' own approval", Duration::from_secs(20), || {
+        state_of("orders-too").0 == "waiting"
+    });
+    let (code, stdout, stderr) =
+        server.keptn(&["get", "sequences", "--project", "sockshop", "-o", "json"]);
     assert_eq!(code, 0, "{stderr}");
+    let listed: Value = serde_json::from_str(&stdout).expect("JSON");
+    let waiting = listed["sequences"]
+        .as_array()
+        .expect("sequences")
+        .iter()
+        .filter(|sequence| sequence["state"] == "waiting")
+        .count();
+    assert_eq!(waiting, 2, "{listed}");
+    let (code, _, stderr) = server.keptn(&[
+        "approve",
+        "--project",
+        "sockshop",
+        "--stage",
+        "production",
+        "--service",
+        "carts",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        state_of("orders-too").0,
+        "waiting",
+        "only carts was approved"
+    );
+    let (code, _, stderr) = server.keptn(&[
+        "decline",
+        "--project",
+        "sockshop",
+        "--stage",
+        "production",
+        "--service",
+        "orders",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("orders declined", Duration::from_secs(20), || {
+        state_of("orders-too") == ("finished".to_owned(), "fail".to_owned())
+    });
     wait_for(
         "the approved delivery to finish",
         Duration::from_secs(20),
@@ -956,6 +1001,8 @@ fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
         "/api/v1/sequence/{project}",
         "/api/v1/approval/{project}/{stage}",
         "/api/v1/project/{project}/stage/{stage}/service/{service}/evaluation",
+        "/api/v1/platform",
+        "/api/v1/alertmanager",
     ] {
         assert!(document["paths"][path].is_object(), "{path} is documented");
     }
