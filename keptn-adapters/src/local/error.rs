@@ -146,6 +146,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Nothing to revert to (remediation's `rollback` action).
+    #[error("cannot roll back service '{service}': {reason}")]
+    Revert {
+        /// Service.
+        service: String,
+        /// Why.
+        reason: String,
+    },
     /// The SLI request's end lies before its start.
     #[error("invalid timeframe: end {end} ms is before start {start} ms")]
     InvalidTimeframe {
@@ -167,6 +175,7 @@ impl Error {
             | Error::Weight { .. }
             | Error::Scale { .. }
             | Error::InvalidTimeframe { .. } => AdapterErrorKind::Invalid,
+            Error::Revert { .. } => AdapterErrorKind::Conflict,
             Error::ReadSpec { source, .. } => source.kind,
             Error::NotDeployed { .. } => AdapterErrorKind::NotFound,
             Error::Bind { .. } | Error::NoFreePort { .. } => AdapterErrorKind::Unavailable,

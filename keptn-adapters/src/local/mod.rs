@@ -169,6 +169,9 @@ struct Service {
     stable: Option<Deployment>,
     canary: Option<Deployment>,
     canary_weight: u8,
+    /// How the version replaced by the last promotion or direct deployment ran (for the
+    /// `rollback` remediation action).
+    previous: Option<Launch>,
 }
 
 impl Service {
@@ -442,6 +445,7 @@ impl LocalPlatform {
         let service = Arc::new(tokio::sync::Mutex::new(Service {
             router,
             stable: None,
+            previous: None,
             canary: None,
             canary_weight: 0,
         }));
@@ -504,6 +508,9 @@ impl LocalPlatform {
                     .start(self.launch(scope, &spec, image, DeploymentKind::Direct)?)
                     .await?;
                 let old_stable = service.stable.replace(direct);
+                if let Some(old) = &old_stable {
+                    service.previous = Some(old.launch.clone());
+                }
                 let old_canary = service.canary.take();
                 service.canary_weight = 0;
                 service.apply_routes();
@@ -569,6 +576,16 @@ impl LocalPlatform {
         };
         canary.launch.kind = DeploymentKind::Primary;
         let old_primary = service.stable.replace(canary);
+        if let Some(old) = &old_primary {
+            if old.launch.image
+                != service
+                    .stable
+                    .as_ref()
+                    .map_or("", |new| new.launch.image.as_str())
+            {
+                service.previous = Some(old.launch.clone());
+            }
+        }
         service.canary_weight = 0;
         service.apply_routes();
         if let Some(old) = old_primary {
@@ -592,6 +609,52 @@ impl LocalPlatform {
             canary.stop().await;
         }
         Ok(())
+    }
+
+    /// Remediation's `rollback` action: a canary is discarded (all traffic back to the
+    /// primary); without one, the version that ran before the last promotion (or direct
+    /// deployment) is started again, healthy before it gets the traffic, and the current one
+    /// stops. Returns what now serves. Reverting twice returns to where it started.
+    pub async fn revert(&self, scope: &Scope) -> Result<String, Error> {
+        let service = self.existing_service(scope)?;
+        let mut service = service.lock().await;
+        if let Some(canary) = service.canary.take() {
+            service.canary_weight = 0;
+            service.apply_routes();
+            canary.stop().await;
+            let tag = service
+                .stable
+                .as_ref()
+                .map_or_else(String::new, |stable| stable.launch.tag.clone());
+            return Ok(format!("canary discarded; {tag} serves"));
+        }
+        let Some(mut launch) = service.previous.take() else {
+            return Err(Error::Revert {
+                service: scope.service.clone(),
+                reason: "no earlier version ran here since the platform started".to_owned(),
+            });
+        };
+        let Some(kind) = service.stable.as_ref().map(|stable| stable.launch.kind) else {
+            return Err(not_deployed(scope));
+        };
+        launch.kind = kind;
+        let tag = launch.tag.clone();
+        let restored = match self.start(launch.clone()).await {
+            Ok(restored) => restored,
+            Err(error) => {
+                service.previous = Some(launch);
+                return Err(error);
+            }
+        };
+        let current = service.stable.replace(restored);
+        if let Some(current) = current {
+            service.previous = Some(current.launch.clone());
+            service.apply_routes();
+            current.stop().await;
+        } else {
+            service.apply_routes();
+        }
+        Ok(format!("{tag} serves again"))
     }
 
     /// Sends `canary_percent` (0..=100) of `scope`'s traffic to its canary.

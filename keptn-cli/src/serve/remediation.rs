@@ -6,7 +6,7 @@
 //!   `get-action.actionIndex` with the index of the next one; out of actions it finishes with
 //!   `fail`, which ends the loop (escalation).
 //! - [`run_action`] answers `action.triggered` through any [`ActionRunner`] that handles the
-//!   action: the local platform's [`LocalActions`] (`scaling`, `toggle-feature`), Helm's
+//!   action: the local platform's [`LocalActions`] (`scaling`, `toggle-feature`, `rollback`), Helm's
 //!   `scaling`, the generic `webhook` and `script` runners (uniform kinds `webhook-action`,
 //!   `script-action`). A runner that does not handle the action sends nothing, so another one
 //!   can.
@@ -215,6 +215,8 @@ fn errored(name: &str, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent
 
 /// Remediation actions on the local platform.
 ///
+/// - `rollback`: a canary is discarded; without one, the version that served before the last
+///   promotion serves again.
 /// - `scaling`: `value` (a string holding an integer, as Keptn wrote it) replicas more (or
 ///   fewer) for the service's serving deployment, behind the same router.
 /// - `toggle-feature`: `value` maps flags to `on`/`off` (or booleans), e.g.
@@ -307,7 +309,7 @@ impl LocalActions {
 #[async_trait::async_trait]
 impl ActionRunner for LocalActions {
     fn handles(&self, action: &str) -> bool {
-        matches!(action, "scaling" | "toggle-feature")
+        matches!(action, "scaling" | "toggle-feature" | "rollback")
     }
 
     async fn execute(&self, scope: &Scope, action: &Action) -> Result<String, AdapterError> {
@@ -334,6 +336,7 @@ impl ActionRunner for LocalActions {
                 Ok(format!("scaled by {delta:+} to {replicas} replicas"))
             }
             Some("toggle-feature") => self.toggle(scope, action.value.as_ref()).await,
+            Some("rollback") => Ok(self.platform.revert(scope).await?),
             other => Err(AdapterError::new(
                 AdapterErrorKind::Invalid,
                 format!("the local platform cannot run action {other:?}"),

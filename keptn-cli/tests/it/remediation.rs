@@ -82,6 +82,10 @@ spec:
           name: Switch off the promotion
           value:
             EnablePromotion: "off"
+    - problemType: Bad release
+      actionsOnOpen:
+        - action: rollback
+          name: Back to the previous version
     - problemType: default
       actionsOnOpen:
         - action: scaling
@@ -186,6 +190,17 @@ fn deliver_carts(server: &Server, scratch: &Scratch) -> String {
         let (code, _, stderr) = server.keptn(&args);
         assert_eq!(code, 0, "{stderr}");
     }
+    deliver(server, "0.9.1");
+    let platform = server.get("/api/v1/platform");
+    platform["services"][0]["url"]
+        .as_str()
+        .expect("carts has a router")
+        .to_owned()
+}
+
+/// Delivers carts `tag` to production and waits for the sequence to pass.
+fn deliver(server: &Server, tag: &str) {
+    let image = format!("docker.io/keptnexamples/carts:{tag}");
     let (code, stdout, stderr) = server.keptn(&[
         "trigger",
         "delivery",
@@ -194,7 +209,7 @@ fn deliver_carts(server: &Server, scratch: &Scratch) -> String {
         "--service",
         "carts",
         "--image",
-        "docker.io/keptnexamples/carts:0.9.1",
+        &image,
         "--watch",
         "-o",
         "json",
@@ -202,12 +217,35 @@ fn deliver_carts(server: &Server, scratch: &Scratch) -> String {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("\"pass\""),
-        "0.9.1 reached production: {stdout}"
+        "{tag} reached production: {stdout}"
     );
-    let platform = server.get("/api/v1/platform");
-    platform["services"][0]["url"]
+}
+
+/// Posts a problem as `production.remediation.triggered`; returns its Keptn context.
+fn problem(server: &Server, title: &str) -> String {
+    let event = json!({
+        "specversion": "1.0",
+        "source": "test",
+        "type": "sh.keptn.event.production.remediation.triggered",
+        "data": {
+            "project": "sockshop",
+            "stage": "production",
+            "service": "carts",
+            "problem": { "problemTitle": title, "State": "OPEN" },
+        },
+    });
+    let answer: Value = server
+        .http()
+        .post(format!("{}/api/v1/event", server.endpoint))
+        .header("x-token", TOKEN)
+        .json(&event)
+        .send()
+        .expect("POST")
+        .json()
+        .expect("JSON");
+    answer["keptnContext"]
         .as_str()
-        .expect("carts has a router")
+        .expect("a context")
         .to_owned()
 }
 
@@ -494,30 +532,7 @@ fn remediation_escalates_when_the_actions_run_out() {
     let _load = Load::start(&router);
     promotion(&router, true);
     std::thread::sleep(Duration::from_secs(1));
-    let problem = json!({
-        "specversion": "1.0",
-        "source": "test",
-        "type": "sh.keptn.event.production.remediation.triggered",
-        "data": {
-            "project": "sockshop",
-            "stage": "production",
-            "service": "carts",
-            "problem": { "problemTitle": "Something nobody planned for", "State": "OPEN" },
-        },
-    });
-    let answer: Value = server
-        .http()
-        .post(format!("{}/api/v1/event", server.endpoint))
-        .header("x-token", TOKEN)
-        .json(&problem)
-        .send()
-        .expect("POST")
-        .json()
-        .expect("JSON");
-    let keptn_context = answer["keptnContext"]
-        .as_str()
-        .expect("a context")
-        .to_owned();
+    let keptn_context = problem(&server, "Something nobody planned for");
     let seen = wait_for(
         &server,
         &keptn_context,
@@ -554,4 +569,38 @@ fn remediation_escalates_when_the_actions_run_out() {
         1,
         "the one default action ran once"
     );
+}
+
+#[test]
+fn rollback_action_brings_back_the_previous_version() {
+    let scratch = Scratch::new("remediation-rollback");
+    let server = Server::start_with(&scratch, &uniform(free_port()));
+    let router = deliver_carts(&server, &scratch);
+    // 0.9.2 (a second per request) reaches production: this shipyard has no quality gate.
+    deliver(&server, "0.9.2");
+    assert_eq!(
+        server.get("/api/v1/platform")["services"][0]["serving"],
+        "0.9.2"
+    );
+    let _load = Load::start(&router);
+    std::thread::sleep(Duration::from_secs(1));
+    let keptn_context = problem(&server, "Bad release");
+    let seen = wait_for(
+        &server,
+        &keptn_context,
+        "the remediation",
+        Duration::from_secs(90),
+        |events| !of_type(events, "sh.keptn.event.production.remediation.finished").is_empty(),
+    );
+    let finished = of_type(&seen, "sh.keptn.event.production.remediation.finished");
+    assert_eq!(finished[0]["data"]["result"], "pass", "{seen:#?}");
+    let action = of_type(&seen, "sh.keptn.event.action.finished");
+    assert!(
+        action[0]["data"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("0.9.1 serves again")),
+        "{action:?}"
+    );
+    let platform = server.get("/api/v1/platform");
+    assert_eq!(platform["services"][0]["serving"], "0.9.1", "{platform}");
 }
