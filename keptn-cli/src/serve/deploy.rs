@@ -219,33 +219,27 @@ impl DeployIntegration {
         strategy_name: &str,
         trigger: &KeptnEvent,
     ) -> Option<KeptnEvent> {
-        {
-            {
-                let done = if task == "release" {
-                    self.deployer.release(scope, strategy).await
-                } else {
-                    self.deployer.rollback(scope, strategy).await
-                };
-                match done {
-                    Ok(()) => {
-                        let incoming = trigger.data.result.clone().unwrap_or(TaskResult::Pass);
-                        let message = if task == "release" {
-                            format!("released ({strategy_name})")
-                        } else {
-                            format!("rolled back ({strategy_name})")
-                        };
-                        answer(
-                            &self.name,
-                            trigger,
-                            TaskEventKind::Finished,
-                            Some(incoming),
-                            Some(message),
-                        )
-                    }
-                    Err(err) => self.failed(trigger, &format!("{task} failed: {err}")),
-                }
-            }
+        let done = if task == "release" {
+            self.deployer.release(scope, strategy).await
+        } else {
+            self.deployer.rollback(scope, strategy).await
+        };
+        if let Err(err) = done {
+            return self.failed(trigger, &format!("{task} failed: {err}"));
         }
+        let incoming = trigger.data.result.clone().unwrap_or(TaskResult::Pass);
+        let message = if task == "release" {
+            format!("released ({strategy_name})")
+        } else {
+            format!("rolled back ({strategy_name})")
+        };
+        answer(
+            &self.name,
+            trigger,
+            TaskEventKind::Finished,
+            Some(incoming),
+            Some(message),
+        )
     }
 
     fn failed(&self, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
