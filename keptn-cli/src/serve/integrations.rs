@@ -92,7 +92,13 @@ pub fn start(
             ))),
             kind @ ("webhook-action" | "script-action") => Kind::Action(Arc::new((
                 integration.name.clone(),
-                remediation::runner(kind, &integration.name, &integration.config)?,
+                remediation::runner(
+                    kind,
+                    &integration.name,
+                    &integration.config,
+                    config,
+                    data_dir,
+                )?,
             ))),
             "helm-service" => {
                 let helm = Arc::new(helm(&integration.name, &integration.config, config)?);

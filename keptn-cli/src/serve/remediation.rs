@@ -8,7 +8,7 @@
 //! - [`run_action`] answers `action.triggered` through any [`ActionRunner`] that handles the
 //!   action: the local platform's [`LocalActions`] (`scaling`, `toggle-feature`, `rollback`), Helm's
 //!   `scaling`, the generic `webhook` and `script` runners (uniform kinds `webhook-action`,
-//!   `script-action`). A runner that does not handle the action sends nothing, so another one
+//!   `script-action`; without a `base_dir`, scripts come from the config repo). A runner that does not handle the action sends nothing, so another one
 //!   can.
 
 use std::sync::Arc;
@@ -345,8 +345,110 @@ impl ActionRunner for LocalActions {
     }
 }
 
+/// `script-action` without a `base_dir`: the scripts come from the config repo (the service's
+/// file on the stage's branch, else the stage's, else the project's), are written under
+/// `work_dir` with the execute bit, and run there with the problem in their environment.
+pub struct RepoScripts {
+    repo: Arc<dyn ConfigRepo>,
+    config: keptn_adapters::actions::ScriptConfig,
+    work_dir: std::path::PathBuf,
+}
+
+impl RepoScripts {
+    async fn checkout(
+        &self,
+        scope: &Scope,
+        path: &str,
+    ) -> Result<std::path::PathBuf, AdapterError> {
+        let mut found = None;
+        for (stage, service) in [
+            (Some(scope.stage.as_str()), Some(scope.service.as_str())),
+            (Some(scope.stage.as_str()), None),
+            (None, None),
+        ] {
+            match self
+                .repo
+                .read(&scope.project, stage, service, path, None)
+                .await
+            {
+                Ok(bytes) => {
+                    found = Some(bytes);
+                    break;
+                }
+                Err(err) if err.kind == AdapterErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let bytes = found.ok_or_else(|| {
+            AdapterError::new(
+                AdapterErrorKind::NotFound,
+                format!(
+                    "script {path} is not in the config repo of {}/{}/{}",
+                    scope.project, scope.stage, scope.service
+                ),
+            )
+        })?;
+        let base = self
+            .work_dir
+            .join(&scope.project)
+            .join(&scope.stage)
+            .join(&scope.service);
+        let file = base.join(path);
+        let io = |err: std::io::Error| {
+            AdapterError::new(
+                AdapterErrorKind::Failed,
+                format!("cannot write {}: {err}", file.display()),
+            )
+        };
+        if let Some(parent) = file.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        tokio::fs::write(&file, bytes).await.map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            tokio::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o700))
+                .await
+                .map_err(io)?;
+        }
+        Ok(base)
+    }
+}
+
+#[async_trait::async_trait]
+impl ActionRunner for RepoScripts {
+    fn handles(&self, action: &str) -> bool {
+        self.config.commands.contains_key(action)
+    }
+
+    async fn execute(&self, scope: &Scope, action: &Action) -> Result<String, AdapterError> {
+        let name = action.action.as_deref().unwrap_or_default();
+        let Some(path) = self.config.commands.get(name) else {
+            return Err(AdapterError::new(
+                AdapterErrorKind::Invalid,
+                format!("no script for action {name}"),
+            ));
+        };
+        let base_dir = self.checkout(scope, path).await?;
+        let config = keptn_adapters::actions::ScriptConfig {
+            base_dir,
+            ..self.config.clone()
+        };
+        let valid = config.validate().map_err(AdapterError::from)?;
+        keptn_adapters::actions::Script::new(valid)
+            .execute(scope, action)
+            .await
+    }
+}
+
 /// The generic action runners of `keptn_adapters::actions` from a uniform entry.
-pub fn runner(kind: &str, name: &str, config: &Value) -> Result<Arc<dyn ActionRunner>, String> {
+pub fn runner(
+    kind: &str,
+    name: &str,
+    config: &Value,
+    repo: &Arc<dyn ConfigRepo>,
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn ActionRunner>, String> {
     use keptn_adapters::actions::{Script, ScriptConfig, Webhook, WebhookConfig};
     let context = |err: &dyn std::fmt::Display| format!("config of '{name}': {err}");
     match kind {
@@ -357,8 +459,25 @@ pub fn runner(kind: &str, name: &str, config: &Value) -> Result<Arc<dyn ActionRu
             Ok(Arc::new(Webhook::new(valid).map_err(|err| context(&err))?))
         }
         "script-action" => {
+            let mut config = config.clone();
+            let from_repo = config.get("base_dir").is_none();
+            if from_repo && let Value::Object(map) = &mut config {
+                // Validated with a placeholder; each run uses the checked-out directory.
+                map.insert(
+                    "base_dir".to_owned(),
+                    json!(data_dir.join("scripts").join(name)),
+                );
+            }
             let parsed: ScriptConfig =
-                serde_json::from_value(config.clone()).map_err(|err| context(&err))?;
+                serde_json::from_value(config).map_err(|err| context(&err))?;
+            if from_repo {
+                parsed.validate().map_err(|err| context(&err))?;
+                return Ok(Arc::new(RepoScripts {
+                    repo: Arc::clone(repo),
+                    work_dir: parsed.base_dir.clone(),
+                    config: parsed,
+                }));
+            }
             let valid = parsed.validate().map_err(|err| context(&err))?;
             Ok(Arc::new(Script::new(valid)))
         }

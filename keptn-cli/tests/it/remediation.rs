@@ -82,6 +82,10 @@ spec:
           name: Switch off the promotion
           value:
             EnablePromotion: "off"
+    - problemType: Needs a restart
+      actionsOnOpen:
+        - action: restart
+          name: Restart script
     - problemType: Bad release
       actionsOnOpen:
         - action: rollback
@@ -115,6 +119,14 @@ fn uniform(telemetry_port: u16) -> String {
   - name: remediation-service
     subscriptions:
       - event: sh.keptn.event.get-action.triggered
+  - name: scripts
+    kind: script-action
+    config:
+      commands:
+        restart: scripts/restart.sh
+      timeout_seconds: 10
+    subscriptions:
+      - event: sh.keptn.event.action.triggered
 "
     )
 }
@@ -603,4 +615,52 @@ fn rollback_action_brings_back_the_previous_version() {
     );
     let platform = server.get("/api/v1/platform");
     assert_eq!(platform["services"][0]["serving"], "0.9.1", "{platform}");
+}
+
+#[test]
+fn script_action_runs_a_script_from_the_config_repo() {
+    let scratch = Scratch::new("remediation-script");
+    let server = Server::start_with(&scratch, &uniform(free_port()));
+    let router = deliver_carts(&server, &scratch);
+    let script = scratch.0.join("restart.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"restarting $KEPTN_SERVICE in $KEPTN_STAGE: $KEPTN_PROBLEM_TITLE\"\n",
+    )
+    .expect("script written");
+    let (code, _, stderr) = server.keptn(&[
+        "add-resource",
+        "--project",
+        "sockshop",
+        "--stage",
+        "production",
+        "--service",
+        "carts",
+        "--resource",
+        script.to_str().expect("utf-8"),
+        "--resourceUri",
+        "scripts/restart.sh",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let _load = Load::start(&router);
+    std::thread::sleep(Duration::from_secs(1));
+    let keptn_context = problem(&server, "Needs a restart");
+    let seen = wait_for(
+        &server,
+        &keptn_context,
+        "the remediation",
+        Duration::from_secs(90),
+        |events| !of_type(events, "sh.keptn.event.production.remediation.finished").is_empty(),
+    );
+    let action = of_type(&seen, "sh.keptn.event.action.finished");
+    assert_eq!(action.len(), 1, "{seen:#?}");
+    assert_eq!(action[0]["source"], "scripts", "the script runner answered");
+    assert!(
+        action[0]["data"]["message"].as_str().is_some_and(
+            |message| message.contains("restarting carts in production: Needs a restart")
+        ),
+        "{action:?}"
+    );
+    let finished = of_type(&seen, "sh.keptn.event.production.remediation.finished");
+    assert_eq!(finished[0]["data"]["result"], "pass", "{seen:#?}");
 }
