@@ -606,7 +606,7 @@ fn follow(
                 sequence["name"].as_str().unwrap_or("")
             );
             let line = format!(
-                "{:<22} {:<10} {:<8} {}",
+                "{:<22} {:<10} {:<8} {:<12} {}",
                 format!(
                     "{}.{}",
                     sequence["stage"].as_str().unwrap_or(""),
@@ -614,7 +614,11 @@ fn follow(
                 ),
                 sequence["state"].as_str().unwrap_or(""),
                 sequence["result"].as_str().unwrap_or(""),
-                sequence["currentTask"].as_str().unwrap_or("")
+                sequence["currentTask"].as_str().unwrap_or(""),
+                sequence["score"]
+                    .as_f64()
+                    .map(|score| format!("score {score:.1}"))
+                    .unwrap_or_default()
             );
             if seen.get(&key) != Some(&line) {
                 if output == Output::Text {

@@ -625,7 +625,27 @@ async fn list_sequences(
     // Keyed by (context, stage, sequence): the trigger, then the finish if any.
     let mut runs: BTreeMap<(String, String, String), (KeptnEvent, Option<KeptnEvent>)> =
         BTreeMap::new();
+    // The latest evaluation score per (context, stage), shown with the sequence.
+    let mut scores: BTreeMap<(String, String), Value> = BTreeMap::new();
     for event in events {
+        if let EventType::Task { task, kind } = &event.event_type
+            && task == "evaluation"
+            && *kind == keptn_core::event::TaskEventKind::Finished
+            && let Some(score) = event
+                .data
+                .fields
+                .get("evaluation")
+                .and_then(|evaluation| evaluation.get("score"))
+        {
+            scores.insert(
+                (
+                    event.keptn_context.clone().unwrap_or_default(),
+                    event.data.stage.clone().unwrap_or_default(),
+                ),
+                score.clone(),
+            );
+            continue;
+        }
         let EventType::Sequence {
             stage,
             sequence,
@@ -684,10 +704,15 @@ async fn list_sequences(
                 ),
                 (None, None) => ("triggered", None, None),
             };
+            let score = scores
+                .get(&(keptn_context.clone(), stage.clone()))
+                .cloned()
+                .unwrap_or(Value::Null);
             json!({
                 "keptnContext": keptn_context,
                 "project": project,
                 "stage": stage,
+                "score": score,
                 "service": trigger.data.service,
                 "name": sequence,
                 "state": run_state,

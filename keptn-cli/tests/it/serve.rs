@@ -707,6 +707,27 @@ fn built_in_evaluation_scores_sli_values_against_the_slo_and_its_history() {
     let second = server.evaluate_with(1250.0);
     assert_eq!(second["result"], "fail", "{second}");
     assert_eq!(second["evaluation"]["score"], 50.0);
+    // `get sequences` (and `--watch`) show the score with the sequence.
+    let (code, stdout, stderr) = server.keptn(&[
+        "get",
+        "sequences",
+        "--project",
+        "sockshop",
+        "--stage",
+        "staging",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Value = serde_json::from_str(&stdout).expect("JSON");
+    let mut scores: Vec<f64> = listed["sequences"]
+        .as_array()
+        .expect("sequences")
+        .iter()
+        .filter_map(|sequence| sequence["score"].as_f64())
+        .collect();
+    scores.sort_by(f64::total_cmp);
+    assert_eq!(scores, [50.0, 100.0], "{listed}");
     assert_eq!(
         second["evaluation"]["indicatorResults"][0]["value"]["comparedValue"],
         250.0
