@@ -576,15 +576,14 @@ impl LocalPlatform {
         };
         canary.launch.kind = DeploymentKind::Primary;
         let old_primary = service.stable.replace(canary);
-        if let Some(old) = &old_primary {
-            if old.launch.image
-                != service
-                    .stable
-                    .as_ref()
-                    .map_or("", |new| new.launch.image.as_str())
-            {
-                service.previous = Some(old.launch.clone());
-            }
+        let promoted_image = service
+            .stable
+            .as_ref()
+            .map_or("", |new| new.launch.image.as_str());
+        if let Some(old) = &old_primary
+            && old.launch.image != promoted_image
+        {
+            service.previous = Some(old.launch.clone());
         }
         service.canary_weight = 0;
         service.apply_routes();

@@ -23,13 +23,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use keptn_core::event::{EventType, KeptnEvent, TaskEventKind, TaskResult, TaskStatus};
+use keptn_core::event::{EventType, KeptnEvent, TaskEventKind, TaskResult};
 use keptn_core::ports::{
     ActionRunner, Deployer, DeploymentRequest, DeploymentStrategy, Scope, TrafficRouter,
 };
 use serde_json::{Value, json};
 
-use super::integrations::answer;
+use super::integrations::{answer, errored, scope_of};
 
 /// The tasks a deployer answers.
 pub const TASKS: [&str; 3] = ["deployment", "release", "rollback"];
@@ -84,12 +84,7 @@ impl DeployIntegration {
 
     /// Runs the task and returns its `.finished`.
     pub async fn finish(&self, trigger: &KeptnEvent) -> Option<KeptnEvent> {
-        let (project, stage, service) = trigger.scope()?;
-        let scope = Scope {
-            project: project.to_owned(),
-            stage: stage.to_owned(),
-            service: service.to_owned(),
-        };
+        let scope = scope_of(trigger)?;
         let strategy_name = trigger
             .data
             .fields
@@ -112,10 +107,10 @@ impl DeployIntegration {
                     weight: DEFAULT_CANARY_WEIGHT,
                 },
                 Some(Ok(weight)) => DeploymentStrategy::Canary { weight },
-                Some(Err(message)) => return self.failed(trigger, &message),
+                Some(Err(message)) => return errored(&self.name, trigger, &message),
             },
             Ok(strategy) => strategy,
-            Err(message) => return self.failed(trigger, &message),
+            Err(message) => return errored(&self.name, trigger, &message),
         };
         match triggered_task(trigger)? {
             "action" => {
@@ -165,7 +160,7 @@ impl DeployIntegration {
                         );
                         Some(finished)
                     }
-                    Err(err) => self.failed(trigger, &format!("deployment failed: {err}")),
+                    Err(err) => errored(&self.name, trigger, &format!("deployment failed: {err}")),
                 }
             }
             "release" if matches!(strategy, DeploymentStrategy::Canary { .. }) => {
@@ -174,7 +169,8 @@ impl DeployIntegration {
                 match weight_of("release") {
                     Some(Ok(weight)) if weight < 100 => {
                         let Some(router) = self.router.as_deref() else {
-                            return self.failed(
+                            return errored(
+                                &self.name,
                                 trigger,
                                 "this deployer cannot shift traffic step by step",
                             );
@@ -187,10 +183,12 @@ impl DeployIntegration {
                                 Some(trigger.data.result.clone().unwrap_or(TaskResult::Pass)),
                                 Some(format!("canary at {weight} % of the traffic")),
                             ),
-                            Err(err) => self.failed(trigger, &format!("canary step failed: {err}")),
+                            Err(err) => {
+                                errored(&self.name, trigger, &format!("canary step failed: {err}"))
+                            }
                         }
                     }
-                    Some(Err(message)) => self.failed(trigger, &message),
+                    Some(Err(message)) => errored(&self.name, trigger, &message),
                     _ => {
                         self.release_or_rollback(
                             "release",
@@ -225,7 +223,7 @@ impl DeployIntegration {
             self.deployer.rollback(scope, strategy).await
         };
         if let Err(err) = done {
-            return self.failed(trigger, &format!("{task} failed: {err}"));
+            return errored(&self.name, trigger, &format!("{task} failed: {err}"));
         }
         let incoming = trigger.data.result.clone().unwrap_or(TaskResult::Pass);
         let message = if task == "release" {
@@ -240,18 +238,6 @@ impl DeployIntegration {
             Some(incoming),
             Some(message),
         )
-    }
-
-    fn failed(&self, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
-        let mut finished = answer(
-            &self.name,
-            trigger,
-            TaskEventKind::Finished,
-            Some(TaskResult::Fail),
-            Some(message.to_owned()),
-        )?;
-        finished.data.status = Some(TaskStatus::Errored);
-        Some(finished)
     }
 }
 

@@ -335,6 +335,29 @@ pub fn answer(
     Some(event)
 }
 
+/// A `.finished` with result `fail` and status `errored`: the task could not be done.
+pub fn errored(source: &str, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
+    let mut finished = answer(
+        source,
+        trigger,
+        TaskEventKind::Finished,
+        Some(TaskResult::Fail),
+        Some(message.to_owned()),
+    )?;
+    finished.data.status = Some(TaskStatus::Errored);
+    Some(finished)
+}
+
+/// The project/stage/service an event is about.
+pub fn scope_of(event: &KeptnEvent) -> Option<keptn_core::ports::Scope> {
+    let (project, stage, service) = event.scope()?;
+    Some(keptn_core::ports::Scope {
+        project: project.to_owned(),
+        stage: stage.to_owned(),
+        service: service.to_owned(),
+    })
+}
+
 fn is_triggered_task(event: &KeptnEvent) -> bool {
     matches!(
         &event.event_type,

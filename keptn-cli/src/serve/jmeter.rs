@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use keptn_adapters::jmeter::{Config, JMeter, Outcome, PlanSource, RunRequest, Workloads};
-use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, TaskStatus, format_rfc3339};
+use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, format_rfc3339};
 use keptn_core::ports::{AdapterError, AdapterErrorKind, ConfigRepo, Scope};
 use serde_json::{Value, json};
 
-use super::integrations::answer;
+use super::integrations::{answer, errored, scope_of};
 
 /// Where the workloads live in the config repo.
 pub const WORKLOADS_FILE: &str = "jmeter/jmeter.conf.yaml";
@@ -83,12 +83,7 @@ impl JMeterIntegration {
 
     /// Runs the test and returns its `.finished` (`None` for `real-user`).
     pub async fn finish(&self, trigger: &KeptnEvent) -> Option<KeptnEvent> {
-        let (project, stage, service) = trigger.scope()?;
-        let scope = Scope {
-            project: project.to_owned(),
-            stage: stage.to_owned(),
-            service: service.to_owned(),
-        };
+        let scope = scope_of(trigger)?;
         let strategy = Self::strategy(trigger);
         let plans = RepoPlans {
             repo: Arc::clone(&self.repo),
@@ -99,12 +94,20 @@ impl JMeterIntegration {
             Ok(Some(bytes)) => match Workloads::parse(&String::from_utf8_lossy(&bytes)) {
                 Ok((workloads, _warnings)) => workloads,
                 Err(err) => {
-                    return self.failed(trigger, &format!("invalid {WORKLOADS_FILE}: {err}"));
+                    return errored(
+                        &self.name,
+                        trigger,
+                        &format!("invalid {WORKLOADS_FILE}: {err}"),
+                    );
                 }
             },
             Ok(None) => Workloads::default(),
             Err(err) => {
-                return self.failed(trigger, &format!("cannot read {WORKLOADS_FILE}: {err}"));
+                return errored(
+                    &self.name,
+                    trigger,
+                    &format!("cannot read {WORKLOADS_FILE}: {err}"),
+                );
             }
         };
         let target = ["deploymentURIsLocal", "deploymentURIsPublic"]
@@ -120,7 +123,8 @@ impl JMeterIntegration {
                     .map(str::to_owned)
             });
         let Some(target) = target else {
-            return self.failed(
+            return errored(
+                &self.name,
                 trigger,
                 "no target to test: the trigger carries no deployment.deploymentURIsLocal",
             );
@@ -135,7 +139,9 @@ impl JMeterIntegration {
         let run = match self.jmeter.run(request).await {
             Ok(Outcome::Tested(run)) => run,
             Ok(Outcome::NotHandled) => return None,
-            Err(err) => return self.failed(trigger, &format!("JMeter could not run: {err}")),
+            Err(err) => {
+                return errored(&self.name, trigger, &format!("JMeter could not run: {err}"));
+            }
         };
         let result = if run.report.passed {
             TaskResult::Pass
@@ -157,18 +163,6 @@ impl JMeterIntegration {
                 "end": format_rfc3339(run.report.end),
             }),
         );
-        Some(finished)
-    }
-
-    fn failed(&self, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
-        let mut finished = answer(
-            &self.name,
-            trigger,
-            TaskEventKind::Finished,
-            Some(TaskResult::Fail),
-            Some(message.to_owned()),
-        )?;
-        finished.data.status = Some(TaskStatus::Errored);
         Some(finished)
     }
 }

@@ -8,10 +8,10 @@
 //! is the first of the trigger's `deployment.deploymentURIsLocal` (or `...Public`).
 
 use keptn_adapters::loadgen::{Config, LoadGen};
-use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, TaskStatus, format_rfc3339};
+use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, format_rfc3339};
 use serde_json::{Value, json};
 
-use super::integrations::answer;
+use super::integrations::{answer, errored};
 
 /// The load-runner integration.
 pub struct LoadGenIntegration {
@@ -81,18 +81,11 @@ impl LoadGenIntegration {
                 })
         });
         let Some(target) = target else {
-            let mut finished = answer(
+            return errored(
                 &self.name,
                 trigger,
-                TaskEventKind::Finished,
-                Some(TaskResult::Fail),
-                Some(
-                    "no target to test: set config.target or send deployment.deploymentURIsLocal"
-                        .to_owned(),
-                ),
-            )?;
-            finished.data.status = Some(TaskStatus::Errored);
-            return Some(finished);
+                "no target to test: set config.target or send deployment.deploymentURIsLocal",
+            );
         };
         let (result, message, start, end) = match self.runner.run_strategy(&strategy, &target).await
         {

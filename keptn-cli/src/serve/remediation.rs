@@ -14,12 +14,12 @@
 use std::sync::Arc;
 
 use keptn_adapters::local::LocalPlatform;
-use keptn_core::event::{Action, KeptnEvent, Problem, TaskEventKind, TaskResult, TaskStatus};
+use keptn_core::event::{Action, KeptnEvent, Problem, TaskEventKind, TaskResult};
 use keptn_core::ports::{ActionRunner, AdapterError, AdapterErrorKind, ConfigRepo, Scope};
 use keptn_core::remediation::ActionChoice;
 use serde_json::{Value, json};
 
-use super::integrations::answer;
+use super::integrations::{answer, errored, scope_of};
 
 /// Where the remediation actions live (stage branch, service level).
 pub const REMEDIATION_FILE: &str = "remediation.yaml";
@@ -164,12 +164,7 @@ pub async fn run_action(
     runner: &dyn ActionRunner,
     trigger: &KeptnEvent,
 ) -> Option<KeptnEvent> {
-    let (project, stage, service) = trigger.scope()?;
-    let scope = Scope {
-        project: project.to_owned(),
-        stage: stage.to_owned(),
-        service: service.to_owned(),
-    };
+    let scope = scope_of(trigger)?;
     let action = action_of(trigger)?;
     let label = action
         .name
@@ -187,30 +182,8 @@ pub async fn run_action(
             Some(TaskResult::Pass),
             Some(format!("{label}: {message}")),
         ),
-        Err(err) => {
-            let mut finished = answer(
-                name,
-                trigger,
-                TaskEventKind::Finished,
-                Some(TaskResult::Fail),
-                Some(format!("{label} failed: {err}")),
-            )?;
-            finished.data.status = Some(TaskStatus::Errored);
-            Some(finished)
-        }
+        Err(err) => errored(name, trigger, &format!("{label} failed: {err}")),
     }
-}
-
-fn errored(name: &str, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
-    let mut finished = answer(
-        name,
-        trigger,
-        TaskEventKind::Finished,
-        Some(TaskResult::Fail),
-        Some(message.to_owned()),
-    )?;
-    finished.data.status = Some(TaskStatus::Errored);
-    Some(finished)
 }
 
 /// Remediation actions on the local platform.

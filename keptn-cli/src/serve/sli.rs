@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, TaskStatus, Timestamp};
+use keptn_core::event::{KeptnEvent, TaskEventKind, TaskResult, Timestamp};
 use keptn_core::ports::{Scope, SliProvider, SliRequest};
 use serde_json::{Value, json};
 
-use super::integrations::answer;
+use super::integrations::{answer, errored};
 
 /// A `get-sli.triggered` read into an [`SliRequest`], with the timeframe as sent.
 pub struct GetSli {
@@ -127,15 +127,7 @@ pub fn finished(
 
 /// A `get-sli.finished` with `fail`/`errored` and the reason.
 pub fn failed(name: &str, trigger: &KeptnEvent, message: &str) -> Option<KeptnEvent> {
-    let mut finished = answer(
-        name,
-        trigger,
-        TaskEventKind::Finished,
-        Some(TaskResult::Fail),
-        Some(message.to_owned()),
-    )?;
-    finished.data.status = Some(TaskStatus::Errored);
-    Some(finished)
+    errored(name, trigger, message)
 }
 
 fn parse_time(text: &str) -> Option<Timestamp> {

@@ -68,22 +68,13 @@ fn setup(name: &str) -> (Scratch, Server) {
     let scratch = Scratch::new(name);
     let server = Server::start_with(&scratch, &uniform());
     server.setup_project(&scratch, SHIPYARD);
-    let file = scratch.0.join("local.yaml");
-    std::fs::write(&file, LOCAL).expect("local.yaml written");
-    let (code, _, stderr) = server.keptn(&[
-        "add-resource",
-        "--project",
-        "sockshop",
-        "--stage",
-        "production",
-        "--service",
-        "carts",
-        "--resource",
-        file.to_str().expect("utf-8"),
-        "--resourceUri",
+    server.add_resource(
+        &scratch,
         "local.yaml",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+        LOCAL,
+        Some("production"),
+        Some("carts"),
+    );
     (scratch, server)
 }
 

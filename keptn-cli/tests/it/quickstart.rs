@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::keptn;
+use crate::support::{have, keptn};
 
 /// Runs the quickstart with `extra` arguments and returns its JSON document.
 fn quickstart(extra: &[&str]) -> Value {
@@ -95,22 +95,6 @@ fn assert_tutorial(document: &Value) {
 fn builtin_load_runner_and_builtin_slis() {
     let document = quickstart(&[]);
     assert_tutorial(&document);
-}
-
-/// Whether `tool` is on PATH; under `CI=true` a missing tool fails the test.
-fn have(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found || std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {tool} is missing (scripts/test.sh installs it)"
-    );
-    if !found {
-        println!("skipped: {tool} is not installed");
-    }
-    found
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::serve::{Scratch, Server, TOKEN, free_port};
+use crate::support::have;
 
 const SHIPYARD: &str = r#"apiVersion: spec.keptn.sh/0.2.3
 kind: Shipyard
@@ -131,22 +132,6 @@ fn uniform(telemetry_port: u16) -> String {
     )
 }
 
-/// Whether `tool` is on PATH; under `CI=true` a missing tool fails the test.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found || std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {tool} is missing (scripts/test.sh installs it)"
-    );
-    if !found {
-        println!("skipped: {tool} is not installed");
-    }
-    found
-}
-
 /// A child process killed when dropped.
 struct Process(Child);
 
@@ -182,25 +167,7 @@ fn deliver_carts(server: &Server, scratch: &Scratch) -> String {
         ),
         ("prometheus/sli.yaml", SLI, None, None),
     ] {
-        let file = scratch.0.join(uri.replace('/', "-"));
-        std::fs::write(&file, text).expect("resource written");
-        let mut args = vec![
-            "add-resource",
-            "--project",
-            "sockshop",
-            "--resource",
-            file.to_str().expect("utf-8"),
-            "--resourceUri",
-            uri,
-        ];
-        if let Some(stage) = stage {
-            args.extend(["--stage", stage]);
-        }
-        if let Some(service) = service {
-            args.extend(["--service", service]);
-        }
-        let (code, _, stderr) = server.keptn(&args);
-        assert_eq!(code, 0, "{stderr}");
+        server.add_resource(scratch, uri, text, stage, service);
     }
     deliver(server, "0.9.1");
     let platform = server.get("/api/v1/platform");
@@ -622,26 +589,13 @@ fn script_action_runs_a_script_from_the_config_repo() {
     let scratch = Scratch::new("remediation-script");
     let server = Server::start_with(&scratch, &uniform(free_port()));
     let router = deliver_carts(&server, &scratch);
-    let script = scratch.0.join("restart.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\necho \"restarting $KEPTN_SERVICE in $KEPTN_STAGE: $KEPTN_PROBLEM_TITLE\"\n",
-    )
-    .expect("script written");
-    let (code, _, stderr) = server.keptn(&[
-        "add-resource",
-        "--project",
-        "sockshop",
-        "--stage",
-        "production",
-        "--service",
-        "carts",
-        "--resource",
-        script.to_str().expect("utf-8"),
-        "--resourceUri",
+    server.add_resource(
+        &scratch,
         "scripts/restart.sh",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+        "#!/bin/sh\necho \"restarting $KEPTN_SERVICE in $KEPTN_STAGE: $KEPTN_PROBLEM_TITLE\"\n",
+        Some("production"),
+        Some("carts"),
+    );
     let _load = Load::start(&router);
     std::thread::sleep(Duration::from_secs(1));
     let keptn_context = problem(&server, "Needs a restart");

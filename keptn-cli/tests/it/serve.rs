@@ -199,6 +199,36 @@ impl Server {
         self.setup_project(scratch, SHIPYARD);
     }
 
+    /// `keptn add-resource` of `text` as `uri` (project level without a stage).
+    pub(crate) fn add_resource(
+        &self,
+        scratch: &Scratch,
+        uri: &str,
+        text: &str,
+        stage: Option<&str>,
+        service: Option<&str>,
+    ) {
+        let file = scratch.0.join(uri.replace('/', "-"));
+        std::fs::write(&file, text).expect("resource written");
+        let mut args = vec![
+            "add-resource",
+            "--project",
+            "sockshop",
+            "--resource",
+            file.to_str().expect("utf-8"),
+            "--resourceUri",
+            uri,
+        ];
+        if let Some(stage) = stage {
+            args.extend(["--stage", stage]);
+        }
+        if let Some(service) = service {
+            args.extend(["--service", service]);
+        }
+        let (code, _, stderr) = self.keptn(&args);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
     pub(crate) fn setup_project(&self, scratch: &Scratch, shipyard_text: &str) {
         let shipyard = scratch.0.join("shipyard.yaml");
         std::fs::write(&shipyard, shipyard_text).expect("shipyard written");

@@ -38,3 +38,20 @@ where
 {
     keptn_with_env(args, &[])
 }
+
+/// Whether `tool` is on PATH; under `CI=true` a missing tool fails the test (never a silent
+/// skip), elsewhere the test prints that it skipped.
+pub(crate) fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found || std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {tool} is missing (scripts/test.sh installs it)"
+    );
+    if !found {
+        println!("skipped: {tool} is not installed");
+    }
+    found
+}
