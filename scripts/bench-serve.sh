@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Measures `keptn serve` (release build) on loopback: start to healthy, idle RSS, a 3-stage
 # delivery answered by `noop`, and event intake under load (hey, from Debian).
-# Usage: bash scripts/bench-serve.sh   (prints the figures recorded in BENCHMARKS.md)
+# Usage: bash scripts/bench-serve.sh   (prints the figures recorded in BENCHMARKS.md; honours
+# CARGO_TARGET_DIR, a relative one taken from the workspace root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hey >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends hey; }
 cargo build --release --locked -p keptn-cli
-keptn=$PWD/target/release/keptn
+keptn=${CARGO_TARGET_DIR:-$PWD/target}/release/keptn
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=18181

@@ -290,7 +290,7 @@ fn free_loopback_port() -> anyhow::Result<u16> {
 fn loadgen_entry(performance: Duration) -> String {
     let requests = "\n          - { method: GET, path: /carts/1/items }\n          - { method: POST, path: /carts/1/items, body: { itemId: \"03fef6ac-1896-4ce8-bd69-b798f85c6e0b\", unitPrice: \"99.99\" } }";
     format!(
-        "  - name: loadgen\n    config:\n      workloads:\n        - teststrategy: functional\n          virtual_users: 1\n          iterations: 2\n          accept_error_rate: 0\n          requests:{requests}\n        - teststrategy: performance\n          virtual_users: 5\n          duration_seconds: {}\n          accept_error_rate: 0.1\n          requests:{requests}\n    subscriptions:\n      - event: sh.keptn.event.test.triggered\n",
+        "  - name: loadgen\n    config:\n      workloads:\n        - teststrategy: functional\n          virtual_users: 1\n          iterations: 2\n          accept_error_rate: 0\n          requests:{requests}\n        - teststrategy: performance\n          virtual_users: 10\n          duration_seconds: {}\n          accept_error_rate: 0.1\n          requests:{requests}\n    subscriptions:\n      - event: sh.keptn.event.test.triggered\n",
         performance.as_secs_f64()
     )
 }
@@ -357,6 +357,8 @@ impl Progress {
 struct Artifact {
     tag: String,
     keptn_context: String,
+    /// The stage whose sequence waits for a manual approval, if one does.
+    waiting: Option<String>,
     stages: BTreeMap<String, StageOutcome>,
     serving_after: BTreeMap<String, Value>,
     seconds: f64,
@@ -393,6 +395,7 @@ impl Artifact {
         json!({
             "tag": self.tag,
             "keptnContext": self.keptn_context,
+            "waitingForApproval": self.waiting,
             "stages": stages,
             "servingAfter": self.serving_after,
             "seconds": self.seconds,
@@ -428,10 +431,11 @@ fn deliver(client: &Client, tag: &str, progress: &Progress) -> anyhow::Result<Ar
     progress.line(&format!(
         "{SERVICE} {tag}: delivery triggered (keptn context {keptn_context})"
     ));
-    let events = follow(client, tag, &keptn_context, progress)?;
+    let (events, waiting) = follow(client, tag, &keptn_context, progress)?;
     let mut artifact = Artifact {
         tag: tag.to_owned(),
         keptn_context,
+        waiting,
         stages: BTreeMap::new(),
         serving_after: serving(client)?,
         seconds: round_ms(started.elapsed()),
@@ -455,16 +459,19 @@ fn deliver(client: &Client, tag: &str, progress: &Progress) -> anyhow::Result<Ar
 }
 
 /// Polls the context's events, printing each task's progress, until all its sequences have
-/// finished and nothing new happened for a second; returns every event.
+/// finished and nothing new happened for a second, or a sequence waits for a person (a manual
+/// approval: the quickstart approves nothing itself); returns every event and, when it stopped
+/// at an approval, the stage that waits.
 fn follow(
     client: &Client,
     tag: &str,
     keptn_context: &str,
     progress: &Progress,
-) -> anyhow::Result<Vec<Value>> {
+) -> anyhow::Result<(Vec<Value>, Option<String>)> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut printed = 0;
     let mut settled_since: Option<Instant> = None;
+    let mut quiet_since = Instant::now();
     loop {
         let answer = client.get(
             "/api/v1/event",
@@ -500,8 +507,31 @@ fn follow(
         }
         let sequences: usize = open.values().sum();
         let all_finished = sequences > 0 && finished >= sequences;
+        if changed {
+            quiet_since = Instant::now();
+        } else if !all_finished && quiet_since.elapsed() >= Duration::from_secs(2) {
+            let sequences = client.get(
+                &format!("/api/v1/sequence/{PROJECT}"),
+                &[("keptnContext", keptn_context.to_owned())],
+            )?;
+            if let Some(waiting) = sequences["sequences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|sequence| sequence["state"] == "waiting")
+            {
+                let stage = waiting["stage"].as_str().unwrap_or("").to_owned();
+                progress.line(&format!(
+                    "{SERVICE} {tag}: {stage:<10} waits for a manual approval (keptn approve --project {PROJECT} --stage {stage}); the quickstart stops following it"
+                ));
+                return Ok((events, Some(stage)));
+            }
+            quiet_since = Instant::now();
+        }
         match (all_finished && !changed, settled_since) {
-            (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => return Ok(events),
+            (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => {
+                return Ok((events, None));
+            }
             (true, None) => settled_since = Some(Instant::now()),
             (false, _) => settled_since = None,
             _ => {}
@@ -638,6 +668,12 @@ fn check(artifacts: &[Artifact], serving: &BTreeMap<String, Value>) -> Vec<Strin
             }
         };
     for artifact in artifacts {
+        if let Some(stage) = &artifact.waiting {
+            deviations.push(format!(
+                "{} waits for a manual approval in {stage} (an evaluation before it gave warning)",
+                artifact.tag
+            ));
+        }
         match artifact.tag.as_str() {
             "0.9.2" => {
                 expect(&mut deviations, artifact, "dev", Some("pass"));

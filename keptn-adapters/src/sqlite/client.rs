@@ -1,15 +1,18 @@
 //! [`Store`] for [`Sqlite`]: the only file that speaks SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use keptn_core::event::{KeptnEvent, Timestamp};
 use keptn_core::orchestrator::State;
 use keptn_core::ports::{AdapterError, EvaluationRecord, EventFilter, ProjectRecord, Store};
-use sqlx::sqlite::{SqliteRow, SqliteTransaction};
+use sqlx::sqlite::{SqliteConnection, SqliteRow, SqliteTransaction};
 use sqlx::{QueryBuilder, Row, Sqlite as Db};
 
-use super::{Error, Sqlite};
+use super::state::{self, Changes, Written};
+use super::{CHECKPOINT_EVERY, Error, Sqlite};
 
 /// Shorthand for the error of a failed statement.
 fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
@@ -21,13 +24,197 @@ const INSERT_EVENT: &str = "INSERT INTO events \
      (id, type, keptn_context, project, stage, service, json, processed, published) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
 
+/// The columns of [`INSERT_EVENT`], for statements of several rows.
+const INSERT_EVENTS: &str = "INSERT INTO events \
+     (id, type, keptn_context, project, stage, service, json, processed, published) ";
+
+/// Rows per multi-row statement at most. Batches are cut into powers of two up to this, so a
+/// few statement texts cover every batch size (sqlx caches prepared statements by text).
+const MAX_ROWS_PER_STATEMENT: usize = 64;
+
 /// Where an event enters the history.
 #[derive(Clone, Copy)]
 enum Origin {
     /// Accepted: in the inbox, unprocessed.
     Accepted,
+    /// Accepted and processed in the same transaction: in the history only.
+    Processed,
     /// Emitted: in the outbox, unpublished.
     Emitted,
+}
+
+impl Origin {
+    /// The `processed` and `published` columns.
+    fn marks(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Origin::Accepted => (Some(0), None),
+            Origin::Processed => (Some(1), None),
+            Origin::Emitted => (None, Some(0)),
+        }
+    }
+}
+
+/// `items` cut into runs whose lengths are powers of two, at most [`MAX_ROWS_PER_STATEMENT`].
+pub(super) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = MAX_ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Inserts those of `events` whose id is not in the history, a few statements for all of
+/// them; returns how many were inserted.
+async fn insert_events(
+    connection: &mut SqliteConnection,
+    events: &[KeptnEvent],
+    origin: Origin,
+) -> Result<usize, Error> {
+    let (processed, published) = origin.marks();
+    let mut inserted = 0;
+    for chunk in chunks(events) {
+        let mut query = QueryBuilder::<Db>::new(INSERT_EVENTS);
+        query.push_values(chunk, |mut row, event| {
+            row.push_bind(event.id.as_str())
+                .push_bind(event.event_type.to_string())
+                .push_bind(event.keptn_context.as_deref())
+                .push_bind(event.data.project.as_deref())
+                .push_bind(event.data.stage.as_deref())
+                .push_bind(event.data.service.as_deref())
+                .push_bind(event.to_json())
+                .push_bind(processed)
+                .push_bind(published);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        let result = query
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("record an event"))?;
+        inserted += usize::try_from(result.rows_affected()).unwrap_or(usize::MAX);
+    }
+    Ok(inserted)
+}
+
+/// Marks accepted events processed; the first id that is not an accepted event fails.
+async fn mark_processed(connection: &mut SqliteConnection, ids: &[String]) -> Result<(), Error> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    let distinct: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| seen.insert(*id))
+        .collect();
+    for chunk in chunks(&distinct) {
+        let mut query = QueryBuilder::<Db>::new(
+            "UPDATE events SET processed = 1 WHERE processed IS NOT NULL AND id IN (",
+        );
+        let mut separated = query.separated(", ");
+        for id in chunk {
+            separated.push_bind(*id);
+        }
+        separated.push_unseparated(")");
+        let result = query
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("mark an event processed"))?;
+        if result.rows_affected() == chunk.len() as u64 {
+            continue;
+        }
+        // Which one: the accepted events among them.
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT id FROM events WHERE processed IS NOT NULL AND id IN (",
+        );
+        let mut separated = query.separated(", ");
+        for id in chunk {
+            separated.push_bind(*id);
+        }
+        separated.push_unseparated(")");
+        let rows = query
+            .build()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(query_error("mark an event processed"))?;
+        let mut found = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row
+                .try_get("id")
+                .map_err(query_error("mark an event processed"))?;
+            found.insert(id);
+        }
+        let missing = chunk
+            .iter()
+            .find(|id| !found.contains(**id))
+            .or(chunk.first())
+            .copied()
+            .unwrap_or_default();
+        return Err(Error::NotAccepted {
+            id: missing.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the state rows that changed.
+async fn write_state(connection: &mut SqliteConnection, changes: &Changes) -> Result<(), Error> {
+    if changes.replace_all {
+        sqlx::query("DELETE FROM state_entries")
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("save the state"))?;
+    }
+    if let Some(rest) = &changes.rest {
+        sqlx::query(
+            "INSERT INTO state (id, json) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+        )
+        .bind(rest.as_str())
+        .execute(&mut *connection)
+        .await
+        .map_err(query_error("save the state"))?;
+    }
+    for kind in [state::EXECUTION, state::SHIPYARD] {
+        let keys: Vec<&str> = changes
+            .deletes
+            .iter()
+            .filter(|(deleted_kind, _)| *deleted_kind == kind)
+            .map(|(_, key)| key.as_str())
+            .collect();
+        for chunk in chunks(&keys) {
+            let mut query = QueryBuilder::<Db>::new("DELETE FROM state_entries WHERE kind = ");
+            query.push_bind(kind).push(" AND key IN (");
+            let mut separated = query.separated(", ");
+            for key in chunk {
+                separated.push_bind(*key);
+            }
+            separated.push_unseparated(")");
+            query
+                .build()
+                .execute(&mut *connection)
+                .await
+                .map_err(query_error("save the state"))?;
+        }
+    }
+    for chunk in chunks(&changes.upserts) {
+        let mut query = QueryBuilder::<Db>::new("INSERT INTO state_entries (kind, key, json) ");
+        query.push_values(chunk, |mut row, entry| {
+            row.push_bind(entry.kind)
+                .push_bind(entry.key.as_str())
+                .push_bind(entry.json.as_str());
+        });
+        query.push(" ON CONFLICT (kind, key) DO UPDATE SET json = excluded.json");
+        query
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(query_error("save the state"))?;
+    }
+    Ok(())
 }
 
 fn check_id(event: &KeptnEvent) -> Result<(), Error> {
@@ -44,10 +231,7 @@ async fn insert_event<'c, E>(executor: E, event: &KeptnEvent, origin: Origin) ->
 where
     E: sqlx::Executor<'c, Database = Db>,
 {
-    let (processed, published) = match origin {
-        Origin::Accepted => (Some(0_i64), None),
-        Origin::Emitted => (None, Some(0_i64)),
-    };
+    let (processed, published) = origin.marks();
     let result = sqlx::query(INSERT_EVENT)
         .bind(&event.id)
         .bind(event.event_type.to_string())
@@ -89,7 +273,7 @@ async fn begin_write(
     operation: &'static str,
 ) -> Result<SqliteTransaction<'static>, Error> {
     sqlite
-        .pool
+        .writer
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(query_error(operation))
@@ -97,18 +281,76 @@ async fn begin_write(
 
 impl Sqlite {
     async fn load_state_inner(&self) -> Result<Option<State>, Error> {
+        // One read transaction: the `state` row and the entries of the same commit.
+        let mut reader = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("load the state"))?;
         let row = sqlx::query("SELECT json FROM state WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *reader)
             .await
             .map_err(query_error("load the state"))?;
         let Some(row) = row else { return Ok(None) };
         let json: String = row.try_get("json").map_err(query_error("load the state"))?;
-        let state = serde_json::from_str(&json).map_err(|source| Error::Corrupt {
-            what: "state",
-            key: "1".to_owned(),
-            source: Box::new(source),
-        })?;
-        Ok(Some(state))
+        let entry_rows = sqlx::query("SELECT kind, key, json FROM state_entries")
+            .fetch_all(&mut *reader)
+            .await
+            .map_err(query_error("load the state"))?;
+        reader
+            .commit()
+            .await
+            .map_err(query_error("load the state"))?;
+        let mut entries = Vec::with_capacity(entry_rows.len());
+        for row in &entry_rows {
+            let read = |column: &str| -> Result<String, Error> {
+                row.try_get(column).map_err(query_error("load the state"))
+            };
+            entries.push((read("kind")?, read("key")?, read("json")?));
+        }
+        state::assemble(&json, entries).map(Some)
+    }
+
+    /// Counts a committed write and, every [`CHECKPOINT_EVERY`] of them, starts a checkpoint
+    /// on another connection unless one runs.
+    fn after_write(&self) {
+        let n_commits = self.checkpoints.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !n_commits.is_multiple_of(CHECKPOINT_EVERY)
+            || self.checkpoints.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let pool = self.pool.clone();
+        let checkpoints = Arc::clone(&self.checkpoints);
+        tokio::spawn(async move {
+            // PASSIVE copies what it can without waiting for readers or blocking the writer. A
+            // failure (a closed pool, say) is not the committer's: the next checkpoint retries,
+            // and SQLite's automatic checkpoint bounds a log that keeps growing.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await;
+            checkpoints.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// The error for a failed insert of `events` in order: the first one whose id the history
+    /// held before the transaction (which rolled back) or an earlier one of them has.
+    async fn duplicate_error(&self, events: &[&KeptnEvent]) -> Error {
+        let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
+        let known = match self.known_ids_inner(&ids).await {
+            Ok(known) => known,
+            Err(error) => return error,
+        };
+        let mut seen = HashSet::with_capacity(ids.len());
+        let duplicate = ids
+            .iter()
+            .zip(known)
+            .find(|(id, known)| *known || !seen.insert(id.as_str()))
+            .map(|(id, _)| id.clone());
+        Error::DuplicateEvent {
+            // Only a row deleted meanwhile would leave none; then name them all.
+            id: duplicate.unwrap_or_else(|| ids.join(", ")),
+        }
     }
 
     async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
@@ -117,9 +359,9 @@ impl Sqlite {
         }
         if let [event] = events {
             // One statement is one (durable) transaction.
-            return Ok(vec![
-                insert_event(&self.pool, event, Origin::Accepted).await?,
-            ]);
+            let accepted = insert_event(&self.writer, event, Origin::Accepted).await?;
+            self.after_write();
+            return Ok(vec![accepted]);
         }
         // Dropping `transaction` on any error below rolls everything back.
         let mut transaction = begin_write(self, "accept events").await?;
@@ -131,6 +373,7 @@ impl Sqlite {
             .commit()
             .await
             .map_err(query_error("accept events"))?;
+        self.after_write();
         Ok(accepted)
     }
 
@@ -169,47 +412,55 @@ impl Sqlite {
         for event in accepted.iter().chain(emitted) {
             check_id(event)?;
         }
-        let state_json =
-            serde_json::to_string(state).map_err(|source| Error::EncodeState { source })?;
+        // Held until the end: the next commit diffs against what this one wrote.
+        let mut written = self.written.lock().await;
+        let changes = Written::changes(written.as_ref(), state)?;
+        match self
+            .write_transition(&changes, accepted, processed, emitted)
+            .await
+        {
+            Ok(()) => {
+                *written = Some(Written::after(written.take(), state, &changes));
+                drop(written);
+                self.after_write();
+                Ok(())
+            }
+            Err(error) => {
+                // Whether a failed COMMIT wrote anything is unknown: rewrite everything next.
+                *written = None;
+                Err(error)
+            }
+        }
+    }
+
+    /// The transaction of [`Store::commit_accepting`]: the changed state rows, the accepted
+    /// events (as processed), the processed marks and the emitted events, all or nothing.
+    async fn write_transition(
+        &self,
+        changes: &Changes,
+        accepted: &[KeptnEvent],
+        processed: &[String],
+        emitted: &[KeptnEvent],
+    ) -> Result<(), Error> {
         // Dropping `transaction` on any error below rolls everything back.
         let mut transaction = begin_write(self, "commit a transition").await?;
-        // An input the orchestrator ignores leaves the state as it was: then the row is not
-        // rewritten, which keeps the pages of a large state out of the write-ahead log.
-        sqlx::query(
-            "INSERT INTO state (id, json) VALUES (1, ?) \
-             ON CONFLICT (id) DO UPDATE SET json = excluded.json \
-             WHERE state.json IS NOT excluded.json",
-        )
-        .bind(state_json)
-        .execute(&mut *transaction)
-        .await
-        .map_err(query_error("save the state"))?;
-        for event in accepted {
-            if !insert_event(&mut *transaction, event, Origin::Accepted).await? {
-                return Err(Error::DuplicateEvent {
-                    id: event.id.clone(),
-                });
-            }
+        write_state(&mut transaction, changes).await?;
+        if insert_events(&mut transaction, accepted, Origin::Processed).await? != accepted.len() {
+            transaction
+                .rollback()
+                .await
+                .map_err(query_error("commit a transition"))?;
+            let events: Vec<&KeptnEvent> = accepted.iter().collect();
+            return Err(self.duplicate_error(&events).await);
         }
-        let accepted_ids = accepted.iter().map(|event| &event.id);
-        for id in processed.iter().chain(accepted_ids) {
-            let result = sqlx::query(
-                "UPDATE events SET processed = 1 WHERE id = ? AND processed IS NOT NULL",
-            )
-            .bind(id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(query_error("mark an event processed"))?;
-            if result.rows_affected() == 0 {
-                return Err(Error::NotAccepted { id: id.clone() });
-            }
-        }
-        for event in emitted {
-            if !insert_event(&mut *transaction, event, Origin::Emitted).await? {
-                return Err(Error::DuplicateEvent {
-                    id: event.id.clone(),
-                });
-            }
+        mark_processed(&mut transaction, processed).await?;
+        if insert_events(&mut transaction, emitted, Origin::Emitted).await? != emitted.len() {
+            transaction
+                .rollback()
+                .await
+                .map_err(query_error("commit a transition"))?;
+            let events: Vec<&KeptnEvent> = accepted.iter().chain(emitted).collect();
+            return Err(self.duplicate_error(&events).await);
         }
         transaction
             .commit()
@@ -248,7 +499,9 @@ impl Sqlite {
         transaction
             .commit()
             .await
-            .map_err(query_error("mark events published"))
+            .map_err(query_error("mark events published"))?;
+        self.after_write();
+        Ok(())
     }
 
     async fn events_inner(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, Error> {
@@ -313,7 +566,7 @@ impl Sqlite {
         // Services go with the project (ON DELETE CASCADE); events and evaluations stay.
         let result = sqlx::query("DELETE FROM projects WHERE name = ?")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(query_error("delete a project"))?;
         if result.rows_affected() == 0 {
@@ -410,7 +663,7 @@ impl Sqlite {
         .bind(time)
         .bind(evaluation.data.to_string())
         .bind(evaluation.invalidated)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(query_error("record an evaluation"))?;
         Ok(())

@@ -48,9 +48,10 @@ pub enum Error {
     /// A stored value could not be read back (written by another version, or edited by hand).
     #[error("stored {what} '{key}' cannot be decoded")]
     Corrupt {
-        /// `state`, `event` or `evaluation`.
+        /// `state`, `state entry`, `event` or `evaluation`.
         what: &'static str,
-        /// Its key (event id, evaluation event id, `1` for the state).
+        /// Its key (event id, evaluation event id, `1` for the state, `kind/key` for a state
+        /// entry such as `execution/3`).
         key: String,
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,

@@ -183,6 +183,7 @@ async fn every_connection_is_durable() {
     for _ in 0..super::MAX_CONNECTIONS {
         connections.push(store.pool.acquire().await.expect("a connection"));
     }
+    connections.push(store.writer.acquire().await.expect("the writer"));
     for connection in &mut connections {
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut **connection)
@@ -232,7 +233,7 @@ async fn a_database_of_a_newer_schema_is_refused() {
     let store = open(&dir).await;
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (2, 'from the future', 1, x'00', 0)",
+         VALUES (99, 'from the future', 1, x'00', 0)",
     )
     .execute(&store.pool)
     .await
@@ -241,7 +242,7 @@ async fn a_database_of_a_newer_schema_is_refused() {
     let config = Config::new(dir.path().join("data").join("keptn.db"));
     let error = Sqlite::open(config.validate().expect("valid"))
         .await
-        .expect_err("schema version 2 is unknown to this binary");
+        .expect_err("schema version 99 is unknown to this binary");
     assert!(matches!(error, Error::Migrate { .. }), "{error:?}");
 }
 
@@ -943,4 +944,376 @@ async fn commit_accepting_records_new_events_as_processed_in_the_same_transactio
     );
     assert_eq!(store.load_state().await.expect("reads"), Some(state));
     drop(dir);
+}
+
+// The state in rows, and large batches.
+
+/// Records every write to the state rows in `state_writes` (triggers fire for every connection).
+async fn record_state_writes(store: &Sqlite) {
+    sqlx::raw_sql(
+        "CREATE TABLE state_writes (what TEXT NOT NULL);
+         CREATE TRIGGER entry_inserted AFTER INSERT ON state_entries BEGIN
+             INSERT INTO state_writes VALUES ('insert ' || NEW.kind || '/' || NEW.key); END;
+         CREATE TRIGGER entry_updated AFTER UPDATE ON state_entries BEGIN
+             INSERT INTO state_writes VALUES ('update ' || NEW.kind || '/' || NEW.key); END;
+         CREATE TRIGGER entry_deleted AFTER DELETE ON state_entries BEGIN
+             INSERT INTO state_writes VALUES ('delete ' || OLD.kind || '/' || OLD.key); END;
+         CREATE TRIGGER rest_inserted AFTER INSERT ON state BEGIN
+             INSERT INTO state_writes VALUES ('insert state'); END;
+         CREATE TRIGGER rest_updated AFTER UPDATE ON state BEGIN
+             INSERT INTO state_writes VALUES ('update state'); END;",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("creates the triggers");
+}
+
+/// The state writes since the last call, in order.
+async fn take_state_writes(store: &Sqlite) -> Vec<String> {
+    let writes: Vec<String> = sqlx::query_scalar("SELECT what FROM state_writes ORDER BY rowid")
+        .fetch_all(&store.pool)
+        .await
+        .expect("reads");
+    sqlx::query("DELETE FROM state_writes")
+        .execute(&store.pool)
+        .await
+        .expect("deletes");
+    writes
+}
+
+async fn commit_state(store: &Sqlite, state: &State) {
+    store
+        .commit_transition(state, None, &[])
+        .await
+        .expect("commits");
+}
+
+#[tokio::test]
+async fn a_commit_writes_only_the_state_rows_that_changed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(&dir).await;
+    record_state_writes(&store).await;
+    let (mut state, _) = running_state();
+    let first_id = *state.executions.keys().next().expect("one execution");
+    commit_state(&store, &state).await;
+    assert_eq!(
+        take_state_writes(&store).await,
+        [
+            "insert state".to_owned(),
+            "insert shipyard/sockshop".to_owned(),
+            format!("insert execution/{first_id}"),
+        ]
+    );
+    // Unchanged: nothing is written.
+    commit_state(&store, &state).await;
+    assert!(take_state_writes(&store).await.is_empty());
+
+    // A new execution (and the counter in the `state` row).
+    let second_id = state.next_execution_id;
+    let mut second = state.executions[&first_id].clone();
+    second.id = second_id;
+    state.executions.insert(second_id, second);
+    state.next_execution_id += 1;
+    commit_state(&store, &state).await;
+    assert_eq!(
+        take_state_writes(&store).await,
+        [
+            "update state".to_owned(),
+            format!("insert execution/{second_id}")
+        ]
+    );
+    // One execution changes.
+    if let Some(execution) = state.executions.get_mut(&first_id) {
+        execution.queue_position += 10;
+    }
+    commit_state(&store, &state).await;
+    assert_eq!(
+        take_state_writes(&store).await,
+        [format!("update execution/{first_id}")]
+    );
+    // One ends, and the shipyard changes.
+    state.executions.remove(&first_id);
+    if let Some(shipyard) = state.shipyards.get_mut("sockshop") {
+        shipyard.stages[0].sequences[0].tasks.pop();
+    }
+    commit_state(&store, &state).await;
+    assert_eq!(
+        take_state_writes(&store).await,
+        [
+            format!("delete execution/{first_id}"),
+            "update shipyard/sockshop".to_owned(),
+        ]
+    );
+    assert_eq!(
+        store.load_state().await.expect("loads"),
+        Some(state.clone())
+    );
+
+    // Another store knows nothing of the rows: its first commit rewrites them all.
+    let reopened = open(&dir).await;
+    assert_eq!(
+        reopened.load_state().await.expect("loads"),
+        Some(state.clone())
+    );
+    commit_state(&reopened, &state).await;
+    assert_eq!(
+        take_state_writes(&store).await,
+        [
+            format!("delete execution/{second_id}"),
+            "delete shipyard/sockshop".to_owned(),
+            "update state".to_owned(),
+            "insert shipyard/sockshop".to_owned(),
+            format!("insert execution/{second_id}"),
+        ]
+    );
+    commit_state(&reopened, &state).await;
+    assert!(take_state_writes(&store).await.is_empty());
+    // After a failed commit the store forgets what the rows hold and rewrites them.
+    assert_kind(
+        reopened
+            .commit_transition(&State::default(), Some("never-accepted"), &[])
+            .await,
+        AdapterErrorKind::Invalid,
+    );
+    assert!(take_state_writes(&store).await.is_empty(), "rolled back");
+    commit_state(&reopened, &state).await;
+    assert_eq!(take_state_writes(&store).await.len(), 5);
+    assert_eq!(reopened.load_state().await.expect("loads"), Some(state));
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_read_and_converted_by_the_first_commit() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("data").join("keptn.db");
+    std::fs::create_dir_all(dir.path().join("data")).expect("creates the directory");
+    // A database as the previous version left it: schema 1, the whole state in one row.
+    let (state, emitted) = running_state();
+    assert!(!state.executions.is_empty() && !state.shipyards.is_empty());
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePool::connect_with(options).await.expect("opens");
+        super::schema::migrator_up_to(1)
+            .run(&pool)
+            .await
+            .expect("migrates to version 1");
+        sqlx::query("INSERT INTO state (id, json) VALUES (1, ?)")
+            .bind(serde_json::to_string(&state).expect("encodes"))
+            .execute(&pool)
+            .await
+            .expect("writes the old state row");
+        pool.close().await;
+    }
+    let store = open(&dir).await;
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&store.pool)
+        .await
+        .expect("reads");
+    assert_eq!(version, 2);
+    assert_eq!(
+        store.load_state().await.expect("loads"),
+        Some(state.clone())
+    );
+    // The first commit moves the executions and shipyards into their rows.
+    store.accept(&delivery("t1", "c1")).await.expect("accepts");
+    store
+        .commit_transition(&state, Some("t1"), &emitted)
+        .await
+        .expect("commits");
+    let row: String = sqlx::query_scalar("SELECT json FROM state WHERE id = 1")
+        .fetch_one(&store.pool)
+        .await
+        .expect("reads");
+    let rest: State = serde_json::from_str(&row).expect("the row is still a State");
+    assert!(rest.executions.is_empty() && rest.shipyards.is_empty());
+    assert_eq!(rest.next_event_number, state.next_event_number);
+    let n_entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM state_entries")
+        .fetch_one(&store.pool)
+        .await
+        .expect("reads");
+    assert_eq!(
+        n_entries,
+        i64::try_from(state.executions.len() + state.shipyards.len()).expect("small")
+    );
+    store.close().await;
+    let store = open(&dir).await;
+    assert_eq!(store.load_state().await.expect("loads"), Some(state));
+}
+
+#[tokio::test]
+async fn a_corrupt_state_entry_is_reported_with_its_key() {
+    let (_dir, store) = fresh().await;
+    let (state, _) = running_state();
+    commit_state(&store, &state).await;
+    sqlx::query("UPDATE state_entries SET json = '{' WHERE kind = 'execution'")
+        .execute(&store.pool)
+        .await
+        .expect("breaks the row");
+    let id = state.executions.keys().next().expect("one execution");
+    let message = assert_kind(store.load_state().await, AdapterErrorKind::Failed);
+    assert_eq!(
+        message,
+        format!("stored state entry 'execution/{id}' cannot be decoded")
+    );
+}
+
+#[test]
+fn batches_are_cut_into_powers_of_two() {
+    let lengths = |n: usize| -> Vec<usize> {
+        let items: Vec<usize> = (0..n).collect();
+        let chunks: Vec<&[usize]> = super::client::chunks(&items).collect();
+        assert_eq!(chunks.concat(), items, "every item once, in order");
+        chunks.iter().map(|chunk| chunk.len()).collect()
+    };
+    assert_eq!(lengths(0), Vec::<usize>::new());
+    assert_eq!(lengths(1), [1]);
+    assert_eq!(lengths(7), [4, 2, 1]);
+    assert_eq!(lengths(64), [64]);
+    assert_eq!(lengths(200), [64, 64, 64, 8]);
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<KeptnEvent> {
+    (0..n)
+        .map(|idx| delivery(&format!("{prefix}{idx}"), &format!("c-{prefix}{idx}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_batch_commits_in_several_statements_all_or_nothing() {
+    let (_dir, store) = fresh().await;
+    let (state, emitted) = running_state();
+    let earlier = numbered("early-", 70);
+    let accepted = store.accept_batch(&earlier).await.expect("accepts");
+    assert!(accepted.iter().all(|&accepted| accepted));
+    let earlier_ids: Vec<String> = earlier.iter().map(|event| event.id.clone()).collect();
+    let incoming = numbered("new-", 100);
+    let n_history = |store: &Sqlite| {
+        let store = store.clone();
+        async move {
+            store
+                .events(&EventFilter::default())
+                .await
+                .expect("lists")
+                .len()
+        }
+    };
+
+    // A duplicate deep in the batch (it repeats an earlier one of the batch).
+    let mut clashing = numbered("other-", 100);
+    clashing[90].id = clashing[3].id.clone();
+    let message = assert_kind(
+        store
+            .commit_accepting(&state, &clashing, &earlier_ids, &emitted)
+            .await,
+        AdapterErrorKind::Conflict,
+    );
+    assert_eq!(
+        message,
+        "emitted event 'other-3' has the id of an event in the history"
+    );
+    // An unknown id late in the processed list.
+    let mut processed = earlier_ids.clone();
+    processed.insert(65, "never-accepted".to_owned());
+    let message = assert_kind(
+        store
+            .commit_accepting(&state, &incoming, &processed, &emitted)
+            .await,
+        AdapterErrorKind::Invalid,
+    );
+    assert_eq!(
+        message,
+        "event 'never-accepted' was never accepted, so it cannot be marked processed"
+    );
+    assert_eq!(n_history(&store).await, 70, "nothing half written");
+    assert_eq!(store.unprocessed().await.expect("lists").len(), 70);
+    assert_eq!(store.load_state().await.expect("loads"), None);
+
+    store
+        .commit_accepting(&state, &incoming, &earlier_ids, &emitted)
+        .await
+        .expect("commits");
+    assert_eq!(n_history(&store).await, 170 + emitted.len());
+    assert!(store.unprocessed().await.expect("lists").is_empty());
+    assert_eq!(store.unpublished().await.expect("lists"), emitted);
+    let new_ids: Vec<String> = incoming.iter().map(|event| event.id.clone()).collect();
+    assert!(
+        store
+            .known_ids(&new_ids)
+            .await
+            .expect("looks up")
+            .into_iter()
+            .all(|known| known)
+    );
+    // An emitted event repeating one accepted in the batch before (the 71st of the incoming).
+    let again = numbered("again-", 80);
+    let mut emitting = emitted.clone();
+    emitting
+        .iter_mut()
+        .for_each(|event| event.id.push_str("-2"));
+    emitting.push(again[71].clone());
+    let message = assert_kind(
+        store
+            .commit_accepting(&State::default(), &again, &[], &emitting)
+            .await,
+        AdapterErrorKind::Conflict,
+    );
+    assert_eq!(
+        message,
+        "emitted event 'again-71' has the id of an event in the history"
+    );
+    assert_eq!(store.load_state().await.expect("loads"), Some(state));
+}
+
+/// Frames in the write-ahead log file (a 32-byte header, then 24 bytes and a page each).
+fn wal_frames(store: &Sqlite) -> u64 {
+    let wal_bytes = std::fs::metadata(format!("{}-wal", store.path().display()))
+        .expect("the write-ahead log exists")
+        .len();
+    wal_bytes.saturating_sub(32) / (4096 + 24)
+}
+
+async fn wait_for_checkpoint(store: &Sqlite) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store
+        .checkpoints
+        .running
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a checkpoint runs for 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_write_ahead_log_is_checkpointed_in_the_background() {
+    let (_dir, store) = fresh().await;
+    let n_rounds = 8;
+    let mut frames_of_a_round = 0;
+    for round in 0..n_rounds {
+        for idx in 0..super::CHECKPOINT_EVERY {
+            let event = delivery(&format!("e{round}-{idx}"), "c1");
+            store
+                .commit_accepting(&State::default(), &[event], &[], &[])
+                .await
+                .expect("commits");
+        }
+        if round == 0 {
+            frames_of_a_round = wal_frames(&store);
+        }
+        // A pause in the writes: the checkpoint catches up, the next write starts the log over.
+        wait_for_checkpoint(&store).await;
+    }
+    // Without background checkpoints the log would hold every round (far fewer pages than
+    // SQLite's own threshold); the file keeps the size of the largest round.
+    let n_frames = wal_frames(&store);
+    assert!(
+        frames_of_a_round > 0 && n_frames < 2 * frames_of_a_round,
+        "{n_frames} frames in the log after {n_rounds} rounds of {frames_of_a_round}"
+    );
 }

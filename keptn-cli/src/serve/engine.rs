@@ -155,6 +155,7 @@ async fn run(
     // A wake-up asked for before a restart is due now at the latest.
     let mut wake_at: Option<Timestamp> = orchestrator.state.scheduled_wake;
     let mut unmarked: Vec<String> = Vec::new();
+    let mut ignored_log = IgnoredLog::default();
     // Tasks in flight, by the id of their `.triggered` event: name and when it was sent.
     let mut in_flight: HashMap<String, (String, Timestamp)> = orchestrator
         .state
@@ -282,7 +283,7 @@ async fn run(
                     Output::Command(Command::CancelWake) => wake_at = None,
                     Output::Command(Command::Ignored { reason }) => {
                         if !internal {
-                            eprintln!("keptn serve: ignored input: {reason}");
+                            ignored_log.note(&reason);
                         }
                     }
                 }
@@ -391,4 +392,34 @@ async fn mark_published(store: &Arc<dyn Store>, ids: &mut Vec<String>) -> anyhow
         .map_err(|err| anyhow::anyhow!("cannot mark events published: {err}"))?;
     ids.clear();
     Ok(())
+}
+
+/// Ignored inputs are normal (late, repeated or foreign answers) but may arrive by the
+/// thousand: the first of each second is logged, with how many were not.
+#[derive(Default)]
+struct IgnoredLog {
+    since: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl IgnoredLog {
+    fn note(&mut self, reason: &str) {
+        let now = std::time::Instant::now();
+        if self
+            .since
+            .is_some_and(|since| now.duration_since(since) < std::time::Duration::from_secs(1))
+        {
+            self.unlogged += 1;
+            return;
+        }
+        if self.unlogged > 0 {
+            eprintln!(
+                "keptn serve: {} more inputs ignored in the last second",
+                self.unlogged
+            );
+        }
+        eprintln!("keptn serve: ignored input: {reason}");
+        self.since = Some(now);
+        self.unlogged = 0;
+    }
 }

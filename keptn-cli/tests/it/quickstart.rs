@@ -93,12 +93,14 @@ fn assert_tutorial(document: &Value) {
 
 #[test]
 fn builtin_load_runner_and_builtin_slis() {
+    let _exclusive = crate::support::exclusive();
     let document = quickstart(&[]);
     assert_tutorial(&document);
 }
 
 #[test]
 fn jmeter_tests_and_prometheus_slis() {
+    let _exclusive = crate::support::exclusive();
     if !(have("prometheus") && have("jmeter")) {
         return;
     }

@@ -339,6 +339,7 @@ fn remediation_context(server: &Server, timeout: Duration) -> String {
 
 #[test]
 fn alert_to_remediation_scaling_then_feature_toggle_resolves() {
+    let _exclusive = crate::support::exclusive();
     if !(have("prometheus") && have("prometheus-alertmanager")) {
         return;
     }
@@ -505,6 +506,7 @@ scrape_configs:
 
 #[test]
 fn remediation_escalates_when_the_actions_run_out() {
+    let _exclusive = crate::support::exclusive();
     let scratch = Scratch::new("remediation-escalates");
     let server = Server::start_with(&scratch, &uniform(free_port()));
     let router = deliver_carts(&server, &scratch);
@@ -552,6 +554,7 @@ fn remediation_escalates_when_the_actions_run_out() {
 
 #[test]
 fn rollback_action_brings_back_the_previous_version() {
+    let _exclusive = crate::support::exclusive();
     let scratch = Scratch::new("remediation-rollback");
     let server = Server::start_with(&scratch, &uniform(free_port()));
     let router = deliver_carts(&server, &scratch);
@@ -586,6 +589,7 @@ fn rollback_action_brings_back_the_previous_version() {
 
 #[test]
 fn script_action_runs_a_script_from_the_config_repo() {
+    let _exclusive = crate::support::exclusive();
     let scratch = Scratch::new("remediation-script");
     let server = Server::start_with(&scratch, &uniform(free_port()));
     let router = deliver_carts(&server, &scratch);

@@ -503,6 +503,7 @@ fn binary_mode_events_are_accepted() {
 /// production and every task must have been triggered exactly once.
 #[test]
 fn kill_9_loses_no_event_and_triggers_no_task_twice() {
+    let _exclusive = crate::support::exclusive();
     let scratch = Scratch::new("crash");
     let mut server = Server::start(&scratch);
     server.setup_sockshop(&scratch);

@@ -55,3 +55,12 @@ pub(crate) fn have(tool: &str) -> bool {
     }
     found
 }
+
+/// Held by the tests that measure response times (quality gates over real requests) and by the
+/// ones that load the machine: run one at a time, the measured tests see the latency of the
+/// code, not of their neighbours (cargo runs a binary's tests in parallel threads).
+pub(crate) fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
