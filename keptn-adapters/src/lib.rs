@@ -39,3 +39,5 @@ pub mod local;
 pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "jmeter", feature = "prometheus"))]
+mod yaml_value;

@@ -746,7 +746,7 @@ async fn upstream_urls_that_look_like_options_are_invalid() {
         return;
     }
     let (_dir, repo) = fresh().await;
-    for url in ["", "--upload-pack=touch /tmp/x", "a\nb"] {
+    for url in ["", "--upload-pack=touch pwned", "a\nb"] {
         let error = repo
             .set_upstream("sockshop", url)
             .await

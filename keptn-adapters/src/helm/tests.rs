@@ -234,7 +234,7 @@ fn direct_chart_routes_to_the_service_without_weights() {
 
 #[test]
 fn hostname_template_sets_the_public_host() {
-    let mut config = Config::new("/tmp/unused");
+    let mut config = Config::new("helm-work");
     config.hostname_template =
         Some("https://${SERVICE}-${STAGE}.${INGRESS_HOSTNAME_SUFFIX}/x".into());
     config.ingress_hostname_suffix = Some("127.0.0.1.nip.io".into());

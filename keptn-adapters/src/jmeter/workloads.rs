@@ -14,6 +14,7 @@
 //!     properties: { CART_ID: "7" }
 //! ```
 
+use crate::yaml_value::{describe, describe_scalar, scalar_text};
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
@@ -542,33 +543,4 @@ pub(super) fn check_script(script: &str) -> Result<(), &'static str> {
         return Err("names a directory, not a plan");
     }
     Ok(())
-}
-
-/// A scalar as text (`1.0` and `"1.0"` alike), `None` for collections and null.
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
-    }
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn describe_scalar(value: &Value) -> String {
-    match scalar_text(value) {
-        Some(text) => format!("'{text}'"),
-        None => describe(value).to_owned(),
-    }
 }

@@ -213,7 +213,7 @@ fn image_tags() {
 
 #[test]
 fn config_defaults_and_problems() {
-    let valid = Config::new("/tmp/x").validate().expect("valid");
+    let valid = Config::new("platform-state").validate().expect("valid");
     assert_eq!(valid.router_base_port(), DEFAULT_ROUTER_BASE_PORT);
     assert_eq!(valid.telemetry_listen(), DEFAULT_TELEMETRY_LISTEN);
     let bad = Config {

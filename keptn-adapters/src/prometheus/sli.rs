@@ -1,5 +1,6 @@
 //! Keptn's `sli.yaml` for Prometheus: `spec_version` and `indicators: {name: query}`.
 
+use crate::yaml_value::{describe, describe_scalar, scalar_text};
 use std::collections::BTreeMap;
 
 use keptn_core::Diagnostic;
@@ -206,34 +207,5 @@ fn read_indicators(
                 ),
             ),
         }
-    }
-}
-
-/// A scalar as text (`1.0` and `"1.0"` alike), `None` for collections.
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
-    }
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn describe_scalar(value: &Value) -> String {
-    match scalar_text(value) {
-        Some(text) => format!("'{text}'"),
-        None => describe(value).to_owned(),
     }
 }

@@ -8,6 +8,7 @@
 //! 1000), so the generated rule (`for: 1s`) fires; then the value drops to 100 and the
 //! resolved notification must arrive with the same Keptn context.
 
+use super::prometheus::free_port;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,14 +116,6 @@ fn version(binary: &Path) -> String {
             text.lines().next().unwrap_or_default().to_owned()
         })
         .unwrap_or_default()
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
-    listener
-        .local_addr()
-        .expect("a bound listener has an address")
-        .port()
 }
 
 fn spawn(name: &'static str, binary: &Path, args: &[String], dir: &Path, port: u16) -> Process {

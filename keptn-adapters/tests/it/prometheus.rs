@@ -137,7 +137,7 @@ fn prometheus_or_skip() -> Option<PathBuf> {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
     listener
         .local_addr()
