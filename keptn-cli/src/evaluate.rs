@@ -208,7 +208,7 @@ fn render_text(evaluation: &Evaluation, slo: Option<&keptn_slo::Slo>) -> String 
             .map(|objective| objective.weight)
             .unwrap_or(1);
         rows.push([
-            name,
+            name.to_string(),
             value,
             baseline,
             format_targets(indicator.pass_targets.as_deref()),

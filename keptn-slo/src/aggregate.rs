@@ -83,6 +83,76 @@ fn first_by(values: &[f64], before: impl Fn(&f64, &f64) -> bool) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// A high percentile (p90, p95, p99) computed while the values stream in, without a buffer of
+/// all of them: only the largest values that any window of up to `capacity` values can need
+/// are kept, in the order and with the tie rule of [`extremes`], so the result is the one
+/// [`percentile`] gives. Windows with NaN must use [`aggregate_in_place`] (Go's order puts NaN
+/// first, which this plain `<` does not).
+pub(crate) struct TopValues {
+    fraction: f64,
+    width: usize,
+}
+
+impl TopValues {
+    /// `None` unless `function` is a percentile of at least p50 and a window of `capacity`
+    /// values needs at most [`SMALL_BUFFER`] of its largest values.
+    pub(crate) fn new(function: Aggregate, capacity: usize) -> Option<Self> {
+        let fraction = match function {
+            Aggregate::P90 => 0.9,
+            Aggregate::P95 => 0.95,
+            Aggregate::P99 => 0.99,
+            _ => return None,
+        };
+        // Enough for every window of up to `capacity` values: the number needed,
+        // `n - floor(fraction * (n + 1)) + 1`, never falls as n grows.
+        let position = fraction * (capacity as f64 + 1.0);
+        let width = if capacity == 0 || position >= capacity as f64 {
+            1
+        } else {
+            capacity - position.floor() as usize + 1
+        };
+        (width <= SMALL_BUFFER).then_some(TopValues { fraction, width })
+    }
+
+    /// How many values are kept per window.
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Adds `value` to `kept` (of [`TopValues::width`] values, `n_kept` of them set).
+    #[inline(always)]
+    pub(crate) fn push(&self, kept: &mut [f64], n_kept: &mut usize, value: f64) {
+        let width = kept.len();
+        if width == 0 || (*n_kept == width && kept[width - 1] >= value) {
+            return;
+        }
+        let mut slot = (*n_kept).min(width - 1);
+        while slot > 0 && kept[slot - 1] < value {
+            kept[slot] = kept[slot - 1];
+            slot -= 1;
+        }
+        kept[slot] = value;
+        *n_kept = (*n_kept + 1).min(width);
+    }
+
+    /// The percentile of the `n_values` values pushed into `kept`; `None` for none.
+    pub(crate) fn result(&self, kept: &[f64], n_values: usize) -> Option<f64> {
+        if n_values == 0 {
+            return None;
+        }
+        let position = self.fraction * (n_values as f64 + 1.0);
+        if position >= n_values as f64 {
+            return kept.first().copied();
+        }
+        // As in `percentile_by`: 1 <= rank < n_values, as fraction >= 0.5.
+        let rank = position.floor() as usize;
+        let n_from_top = n_values - rank + 1;
+        let lower = *kept.get(n_from_top - 1)?;
+        let upper = *kept.get(n_from_top - 2)?;
+        Some(lower + (position - position.floor()) * (upper - lower))
+    }
+}
+
 /// How many values a buffer of extremes may hold before selection is cheaper.
 const SMALL_BUFFER: usize = 16;
 

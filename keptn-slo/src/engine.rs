@@ -1,9 +1,10 @@
 //! The scoring engine: Keptn lighthouse's evaluation (`slo-semantics.md` §3–§5), with bugs
 //! B2 and B3 fixed (B1 and B4–B8 are rejected when the SLO is parsed).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::aggregate::aggregate_in_place;
+use crate::aggregate::{TopValues, aggregate_in_place};
 use crate::criteria::Criterion;
 use crate::evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 use crate::history::PastEvaluation;
@@ -121,16 +122,9 @@ struct SliIndex<'slo> {
     /// The SLI of each objective, in objective order, prepared for fast comparison.
     objective_keys: Vec<NameKey<'slo>>,
     objective_slots: Vec<usize>,
-    /// The first objective of each slot, and for each objective the next one of its slot
-    /// ([`NO_OBJECTIVE`] after the last).
-    first_objective: Vec<usize>,
-    next_objective: Vec<usize>,
     /// Only for SLOs with many SLIs; small ones are searched linearly.
     by_name: Option<NameTable>,
 }
-
-/// The end of a slot's list of objectives.
-const NO_OBJECTIVE: usize = usize::MAX;
 
 impl<'slo> SliIndex<'slo> {
     const LINEAR_SEARCH_LIMIT: usize = 8;
@@ -142,30 +136,17 @@ impl<'slo> SliIndex<'slo> {
         let mut by_name = NameTable::with_capacity(if many { n_objectives } else { 0 });
         let mut objective_keys = Vec::with_capacity(n_objectives);
         let mut objective_slots = Vec::with_capacity(n_objectives);
-        let mut first_objective = Vec::with_capacity(n_objectives);
-        let mut last_objective: Vec<usize> = Vec::with_capacity(n_objectives);
-        let mut next_objective = vec![NO_OBJECTIVE; n_objectives];
-        for (objective_idx, objective) in slo.objectives.iter().enumerate() {
-            let name = objective.sli.as_str();
+        for objective in &slo.objectives {
+            let name: &str = &objective.sli;
             let existing = if many {
                 by_name.get(&slot_names, name)
             } else {
                 slot_names.iter().position(|known| *known == name)
             };
             let slot = match existing {
-                Some(slot) => {
-                    if let Some(last) = last_objective.get_mut(slot) {
-                        if let Some(next) = next_objective.get_mut(*last) {
-                            *next = objective_idx;
-                        }
-                        *last = objective_idx;
-                    }
-                    slot
-                }
+                Some(slot) => slot,
                 None => {
                     slot_names.push(name);
-                    first_objective.push(objective_idx);
-                    last_objective.push(objective_idx);
                     if many {
                         by_name.insert(name, slot_names.len() - 1);
                     }
@@ -179,8 +160,6 @@ impl<'slo> SliIndex<'slo> {
             slot_names,
             objective_keys,
             objective_slots,
-            first_objective,
-            next_objective,
             by_name: many.then_some(by_name),
         }
     }
@@ -210,6 +189,17 @@ impl<'slo> SliIndex<'slo> {
                 .iter()
                 .zip(&self.objective_keys)
                 .all(|(value, key)| key.matches(&value.metric))
+    }
+
+    /// The most objectives that share one SLI (1 when every objective has its own).
+    fn max_sharing(&self) -> usize {
+        let mut per_slot = vec![0_usize; self.slot_names.len()];
+        for slot in &self.objective_slots {
+            if let Some(count) = per_slot.get_mut(*slot) {
+                *count += 1;
+            }
+        }
+        per_slot.into_iter().max().unwrap_or(1)
     }
 }
 
@@ -391,114 +381,144 @@ impl std::hash::Hasher for NameHasher {
 /// window, each successful value whose metric is the SLI, in window order and, within one
 /// evaluation, in list order (the order matters to `avg`'s rounding).
 ///
-/// Earlier evaluations usually list one value per objective in objective order: those are
-/// recognised with one pass over their names, and their values are then read by position,
-/// slot by slot, into one reused buffer. The values of the other evaluations are looked up by
-/// name once and grouped by slot, and merged in at their place in the window.
+/// One pass over the window, evaluation by evaluation (each one's values are read once, while
+/// they are in cache): each successful value is matched to its slot (by position first, as
+/// earlier evaluations usually list one value per objective in objective order, else by name).
+/// For p90/p95/p99 only the few largest values of each slot are kept as they come
+/// ([`TopValues`]); otherwise every value is appended to its slot's column of one buffer,
+/// which keeps window and list order.
 fn baselines(
     slo: &Slo,
     index: &SliIndex<'_>,
     window: &[&PastEvaluation],
 ) -> Vec<(Option<f64>, usize)> {
-    let aligned: Vec<bool> = window
+    let function = slo.comparison.aggregate_function;
+    // An evaluation that lists one value per objective gives a slot as many values as it has
+    // objectives; one that lists an SLI more often than that needs more room (below).
+    let mut room = window.len() * index.max_sharing();
+    if let Some(top) = TopValues::new(function, room)
+        && let Some(baselines) = streamed_baselines(index, window, &top, room)
+    {
+        return baselines;
+    }
+    let n_slots = index.slot_names.len();
+    let mut columns: Vec<f64> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    loop {
+        columns.clear();
+        columns.resize(n_slots * room, 0.0);
+        counts.clear();
+        counts.resize(n_slots, 0);
+        let complete = gather(index, window, |slot, value| {
+            let Some(count) = counts.get_mut(slot) else {
+                return true;
+            };
+            if *count == room {
+                return false;
+            }
+            if let Some(cell) = columns.get_mut(slot * room + *count) {
+                *cell = value;
+            }
+            *count += 1;
+            true
+        });
+        if complete {
+            break;
+        }
+        // Gathered again with room for every value of the window.
+        room = window.iter().map(|past| past.values.len()).sum();
+    }
+    let slot_baselines: Vec<(Option<f64>, usize)> = counts
         .iter()
-        .map(|past| index.follows_objectives(&past.values))
+        .zip(columns.chunks_exact_mut(room.max(1)))
+        .map(|(count, column)| {
+            let kept = column.get_mut(..*count).unwrap_or_default();
+            (aggregate_in_place(function, kept), *count)
+        })
         .collect();
-    // (slot, index in the window, value) of the values of the other evaluations.
-    let mut scattered: Vec<(usize, usize, f64)> = Vec::new();
-    for ((past_idx, past), aligned) in window.iter().enumerate().zip(&aligned) {
-        if *aligned {
+    index
+        .objective_slots
+        .iter()
+        .map(|slot| slot_baselines.get(*slot).copied().unwrap_or((None, 0)))
+        .collect()
+}
+
+/// The baselines of a high percentile (the usual p90/p95 of a window of tens of results)
+/// without keeping every value: per slot, only the few largest ones. `None` when the window
+/// holds a NaN or an evaluation lists an SLI more often than `room` allows; the caller then
+/// keeps every value.
+fn streamed_baselines(
+    index: &SliIndex<'_>,
+    window: &[&PastEvaluation],
+    top: &TopValues,
+    room: usize,
+) -> Option<Vec<(Option<f64>, usize)>> {
+    let n_slots = index.slot_names.len();
+    let width = top.width();
+    let mut kept = vec![0.0; n_slots * width];
+    let mut n_kept = vec![0_usize; n_slots];
+    let mut counts = vec![0_usize; n_slots];
+    let mut saw_nan = false;
+    let complete = gather(index, window, |slot, value| {
+        let (Some(count), Some(n_kept)) = (counts.get_mut(slot), n_kept.get_mut(slot)) else {
+            return true;
+        };
+        if *count == room {
+            return false;
+        }
+        *count += 1;
+        saw_nan |= value.is_nan();
+        if let Some(kept) = kept.get_mut(slot * width..(slot + 1) * width) {
+            top.push(kept, n_kept, value);
+        }
+        true
+    });
+    if !complete || saw_nan {
+        return None;
+    }
+    Some(
+        index
+            .objective_slots
+            .iter()
+            .map(|slot| {
+                let count = counts.get(*slot).copied().unwrap_or(0);
+                let kept = kept
+                    .get(slot * width..(slot + 1) * width)
+                    .unwrap_or_default();
+                (top.result(kept, count), count)
+            })
+            .collect(),
+    )
+}
+
+/// Calls `append(slot, value)` with each successful value of `window`, in window and list
+/// order, until it returns false (then returns false).
+fn gather(
+    index: &SliIndex<'_>,
+    window: &[&PastEvaluation],
+    mut append: impl FnMut(usize, f64) -> bool,
+) -> bool {
+    for past in window {
+        if index.follows_objectives(&past.values) {
+            // The usual case: the names are checked in one tight pass, then the values are
+            // read by position while they are still in cache.
+            for (value, slot) in past.values.iter().zip(&index.objective_slots) {
+                if value.success && !append(*slot, value.value) {
+                    return false;
+                }
+            }
             continue;
         }
         for (position, value) in past.values.iter().enumerate() {
             if value.success
                 && let Some(slot) = index.slot_of(position, &value.metric)
+                && !append(slot, value.value)
             {
-                scattered.push((slot, past_idx, value.value));
+                return false;
             }
         }
     }
-    // Grouped by slot (a counting sort, so each slot's values stay in window and list order):
-    // the values of slot s are by_slot[starts[s]..starts[s + 1]], as (index in the window,
-    // value).
-    let n_slots = index.slot_names.len();
-    let mut starts = vec![0; n_slots + 1];
-    for (slot, _, _) in &scattered {
-        if let Some(count) = starts.get_mut(slot + 1) {
-            *count += 1;
-        }
-    }
-    for slot in 0..n_slots {
-        starts[slot + 1] += starts[slot];
-    }
-    let mut by_slot = vec![(0, 0.0); scattered.len()];
-    let mut next = starts.clone();
-    for (slot, past_idx, value) in &scattered {
-        if let Some(next) = next.get_mut(*slot)
-            && let Some(entry) = by_slot.get_mut(*next)
-        {
-            *entry = (*past_idx, *value);
-            *next += 1;
-        }
-    }
-
-    let function = slo.comparison.aggregate_function;
-    let mut values: Vec<f64> = Vec::with_capacity(window.len());
-    let mut slot_baselines: Vec<(Option<f64>, usize)> = Vec::with_capacity(index.slot_names.len());
-    let all_aligned = aligned.iter().all(|aligned| *aligned);
-    let distinct = index.slot_names.len() == index.objective_keys.len();
-    for (slot, first_objective) in index.first_objective.iter().enumerate() {
-        values.clear();
-        if all_aligned && distinct {
-            // The usual case: slot = objective = position in every earlier evaluation. At
-            // most one value per evaluation: written in place, kept when successful.
-            values.resize(window.len(), 0.0);
-            let mut n_values = 0;
-            for past in window {
-                if let Some(value) = past.values.get(slot) {
-                    if let Some(kept) = values.get_mut(n_values) {
-                        *kept = value.value;
-                    }
-                    n_values += usize::from(value.success);
-                }
-            }
-            let kept = values.get_mut(..n_values).unwrap_or_default();
-            slot_baselines.push((aggregate_in_place(function, kept), n_values));
-            continue;
-        }
-        let mut of_slot = by_slot
-            .get(starts[slot]..starts[slot + 1])
-            .unwrap_or_default();
-        for ((past_idx, past), aligned) in window.iter().enumerate().zip(&aligned) {
-            if *aligned {
-                let mut objective = *first_objective;
-                while let Some(value) = past.values.get(objective) {
-                    if value.success {
-                        values.push(value.value);
-                    }
-                    objective = index
-                        .next_objective
-                        .get(objective)
-                        .copied()
-                        .unwrap_or(NO_OBJECTIVE);
-                }
-            } else {
-                while let Some(((of_past, value), rest)) = of_slot.split_first()
-                    && *of_past == past_idx
-                {
-                    values.push(*value);
-                    of_slot = rest;
-                }
-            }
-        }
-        let n_values = values.len();
-        slot_baselines.push((aggregate_in_place(function, &mut values), n_values));
-    }
-    index
-        .objective_slots
-        .iter()
-        .map(|slot| slot_baselines[*slot])
-        .collect()
+    true
 }
 
 /// The aggregated earlier values of one SLI.
@@ -513,26 +533,18 @@ fn evaluate_objective(
     sli_value: Option<&SliValue>,
     baseline: &Baseline<'_>,
 ) -> (IndicatorResult, Option<String>) {
-    // Room for a failed objective's reason with a baseline (about 110 bytes) without regrowing.
-    let mut reason = String::with_capacity(160);
     if objective.is_informational() {
-        match sli_value {
-            Some(value) if value.success => {
-                let _ = write!(
-                    reason,
-                    "informational (no pass criteria): {}",
-                    Number(value.value)
-                );
-            }
-            Some(value) => {
-                let _ = write!(
-                    reason,
-                    "informational (no pass criteria); SLI failed: {}",
-                    value.message
-                );
-            }
-            None => reason.push_str("informational (no pass criteria); no value received"),
-        }
+        let reason = match sli_value {
+            Some(value) if value.success => Cow::Owned(format!(
+                "informational (no pass criteria): {}",
+                Number(value.value)
+            )),
+            Some(value) => Cow::Owned(format!(
+                "informational (no pass criteria); SLI failed: {}",
+                value.message
+            )),
+            None => Cow::Borrowed("informational (no pass criteria); no value received"),
+        };
         let indicator = IndicatorResult {
             score: 0.0,
             value: sli_value.cloned(),
@@ -553,9 +565,9 @@ fn evaluate_objective(
                 .cloned()
                 .unwrap_or_else(|| SliValue::failed(objective.sli.clone(), NO_VALUE_MESSAGE));
             let failure_reason = if sli_value.is_some() {
-                format!("SLI provider reported failure: {}", value.message)
+                Cow::Owned(format!("SLI provider reported failure: {}", value.message))
             } else {
-                NO_VALUE_MESSAGE.to_owned()
+                Cow::Borrowed(NO_VALUE_MESSAGE)
             };
             let key_failure = objective.key_sli.then(|| value.message.clone());
             let indicator = IndicatorResult {
@@ -588,8 +600,7 @@ fn evaluate_objective(
         (Status::Fail, 0.0)
     };
     let warning_targets = warning.map(|(_, targets)| targets);
-    describe(
-        &mut reason,
+    let reason = describe(
         status,
         value.value,
         objective,
@@ -663,24 +674,62 @@ fn listed_as_violated(sets: &[Vec<Criterion>], baseline: &Baseline<'_>) -> Vec<T
         .collect()
 }
 
+/// Why an evaluated objective has its status. A pass is a fixed text (the value and baseline
+/// are in the result already), so the usual case allocates nothing.
 fn describe(
-    reason: &mut String,
     status: Status,
     measured: f64,
     objective: &Objective,
     pass_targets: &[Target],
     warning_targets: Option<&[Target]>,
     baseline: &Baseline<'_>,
-) {
+) -> Cow<'static, str> {
     let relative = objective
         .pass
         .iter()
         .chain(&objective.warning)
         .flatten()
         .any(|criterion| criterion.threshold.is_relative());
+    if status == Status::Pass {
+        return Cow::Borrowed(if relative && baseline.value.is_none() {
+            "meets the pass criteria (no earlier value to compare with: relative criteria pass)"
+        } else {
+            "meets the pass criteria"
+        });
+    }
+    // Room for a failed objective's reason with a baseline (about 110 bytes) without regrowing.
+    let mut reason = String::with_capacity(160);
+    describe_violation(&mut reason, status, measured, pass_targets, warning_targets);
+    if relative {
+        match baseline.value {
+            Some(value) => {
+                reason.push_str(" (baseline: ");
+                reason.push_str(baseline.comparison.aggregate_function.name());
+                reason.push_str(" of ");
+                reason.push_str(&baseline.n_values.to_string());
+                reason.push_str(if baseline.n_values == 1 {
+                    " earlier value = "
+                } else {
+                    " earlier values = "
+                });
+                reason.push_str(Number(value).render(&mut ryu::Buffer::new()));
+                reason.push(')');
+            }
+            None => reason.push_str(" (no earlier value to compare with: relative criteria pass)"),
+        }
+    }
+    Cow::Owned(reason)
+}
+
+/// The violated targets of a warning or failed objective.
+fn describe_violation(
+    reason: &mut String,
+    status: Status,
+    measured: f64,
+    pass_targets: &[Target],
+    warning_targets: Option<&[Target]>,
+) {
     match status {
-        // The value and baseline are in the result already; a pass needs no numbers.
-        Status::Pass => reason.push_str("meets the pass criteria"),
         Status::Warning => {
             reason.push_str(Number(measured).render(&mut ryu::Buffer::new()));
             reason.push_str(" violates ");
@@ -696,26 +745,6 @@ fn describe(
                 list_violated(reason, warning_targets);
             }
         }
-    }
-    if !relative {
-        return;
-    }
-    match baseline.value {
-        Some(value) if status != Status::Pass => {
-            reason.push_str(" (baseline: ");
-            reason.push_str(baseline.comparison.aggregate_function.name());
-            reason.push_str(" of ");
-            reason.push_str(&baseline.n_values.to_string());
-            reason.push_str(if baseline.n_values == 1 {
-                " earlier value = "
-            } else {
-                " earlier values = "
-            });
-            reason.push_str(Number(value).render(&mut ryu::Buffer::new()));
-            reason.push(')');
-        }
-        Some(_) => {}
-        None => reason.push_str(" (no earlier value to compare with: relative criteria pass)"),
     }
 }
 
@@ -815,7 +844,7 @@ fn score(
                     .find(|(objective, indicator)| {
                         objective.key_sli && indicator.status == Status::Fail
                     })
-                    .map(|(objective, _)| objective.display_name.as_str())
+                    .map(|(objective, _)| &*objective.display_name)
                     .unwrap_or_default();
                 format!("Evaluation failed due to key_sli objective '{display_name}': {reason}")
             }

@@ -1,5 +1,6 @@
 //! Inputs and outputs of an evaluation, in Keptn's JSON shapes.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SliValue {
-    /// The SLI name.
-    pub metric: String,
+    /// The SLI name (shared: an evaluation's results share their objective's name).
+    pub metric: Arc<str>,
     /// The measured value.
     #[serde(with = "crate::number", default)]
     pub value: f64,
@@ -28,7 +29,7 @@ pub struct SliValue {
 
 impl SliValue {
     /// A successfully measured value.
-    pub fn new(metric: impl Into<String>, value: f64) -> Self {
+    pub fn new(metric: impl Into<Arc<str>>, value: f64) -> Self {
         SliValue {
             metric: metric.into(),
             value,
@@ -39,7 +40,7 @@ impl SliValue {
     }
 
     /// A value the provider could not measure.
-    pub fn failed(metric: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn failed(metric: impl Into<Arc<str>>, message: impl Into<String>) -> Self {
         SliValue {
             metric: metric.into(),
             value: 0.0,
@@ -125,9 +126,9 @@ pub struct IndicatorResult {
     /// The SLI value (with its baseline as `comparedValue`); null for an informational
     /// objective without a value.
     pub value: Option<SliValue>,
-    /// The objective's `displayName`.
+    /// The objective's `displayName` (shared with the objective).
     #[serde(default)]
-    pub display_name: String,
+    pub display_name: Arc<str>,
     /// Every pass criterion, evaluated; `[]` for informational objectives.
     pub pass_targets: Option<Vec<Target>>,
     /// Every warning criterion, evaluated; null when the objective has none.
@@ -138,9 +139,14 @@ pub struct IndicatorResult {
     /// pass, warning, fail or info.
     pub status: Status,
     /// Why the objective has this status, for people: the violated targets and baselines.
-    /// Not part of Keptn's event; omitted when empty.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    /// Not part of Keptn's event; omitted when empty. Borrowed when it is a fixed text (a pass
+    /// needs no numbers), so that most objectives cost no allocation for it.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub reason: Cow<'static, str>,
+}
+
+fn is_empty(text: &str) -> bool {
+    text.is_empty()
 }
 
 /// The result of an evaluation, in the shape of Keptn's `evaluation` object.

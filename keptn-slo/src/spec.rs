@@ -5,6 +5,7 @@
 //! Keptn's bugs B1 and B4–B8 (`slo-semantics.md` §8) are rejected here with clear errors.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -124,10 +125,11 @@ impl Aggregate {
 /// One objective.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
-    /// The SLI name, matched exactly against SLI results and earlier results.
-    pub sli: String,
-    /// `displayName`, copied to the result (empty when not set).
-    pub display_name: String,
+    /// The SLI name, matched exactly against SLI results and earlier results; shared with the
+    /// values of the results (no copy per evaluation).
+    pub sli: Arc<str>,
+    /// `displayName`, shared with the results (empty when not set).
+    pub display_name: Arc<str>,
     /// OR of AND-sets. Empty: the objective is informational.
     pub pass: Vec<Vec<Criterion>>,
     /// OR of AND-sets; consulted only when pass is not met.
@@ -492,10 +494,10 @@ impl<'source> Checker<'source> {
     /// as Keptn kept them), `key_sli` false, no pass criteria = informational.
     fn objective(&mut self, raw: RawObjective, path: &YamlPath) -> Objective {
         let sli = match raw.sli {
-            Some(Text(sli)) if !sli.is_empty() => sli,
+            Some(Text(sli)) if !sli.is_empty() => Arc::from(sli),
             _ => {
                 self.error(path.key("sli"), Problem::MissingSli);
-                String::new()
+                Arc::default()
             }
         };
         let weight = match raw.weight {
@@ -510,7 +512,9 @@ impl<'source> Checker<'source> {
         let warning = self.criteria_sets(raw.warning, &path.key("warning"));
         Objective {
             sli,
-            display_name: raw.display_name.map(|Text(name)| name).unwrap_or_default(),
+            display_name: raw
+                .display_name
+                .map_or_else(Arc::default, |Text(name)| Arc::from(name)),
             pass,
             warning,
             weight,

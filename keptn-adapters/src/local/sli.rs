@@ -85,7 +85,7 @@ pub fn compute<'a>(
         .map(|indicator| {
             if !SUPPORTED_INDICATORS.contains(&indicator.as_str()) {
                 return SliValue::failed(
-                    indicator,
+                    indicator.as_str(),
                     format!(
                         "indicator '{indicator}' is not supported by the embedded sli provider (supported: {})",
                         SUPPORTED_INDICATORS.join(", ")
@@ -94,7 +94,7 @@ pub fn compute<'a>(
             }
             if n_requests == 0 {
                 return SliValue::failed(
-                    indicator,
+                    indicator.as_str(),
                     format!(
                         "no requests in the window [{}, {}] ms{}",
                         window.start_ms,
@@ -109,7 +109,7 @@ pub fn compute<'a>(
             let value = match indicator.as_str() {
                 "throughput" if window_seconds <= 0.0 => {
                     return SliValue::failed(
-                        indicator,
+                        indicator.as_str(),
                         "the window has zero length: no rate per second",
                     );
                 }
@@ -123,7 +123,7 @@ pub fn compute<'a>(
                 // "request_count", the last supported name.
                 _ => n_requests as f64,
             };
-            SliValue::new(indicator, value)
+            SliValue::new(indicator.as_str(), value)
         })
         .collect()
 }
@@ -147,7 +147,7 @@ impl EmbeddedSli {
             request
                 .indicators
                 .iter()
-                .map(|indicator| SliValue::failed(indicator, message.clone()))
+                .map(|indicator| SliValue::failed(indicator.as_str(), message.clone()))
                 .collect()
         };
         let deployment = match request.deployment.as_str() {

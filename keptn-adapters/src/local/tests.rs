@@ -351,7 +351,7 @@ fn value_map(values: &[keptn_slo::SliValue]) -> BTreeMap<String, f64> {
         .iter()
         .map(|value| {
             assert!(value.success, "{value:?}");
-            (value.metric.clone(), value.value)
+            (value.metric.to_string(), value.value)
         })
         .collect()
 }

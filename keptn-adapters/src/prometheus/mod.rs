@@ -160,7 +160,10 @@ impl Prometheus {
             let query = match render(sli, &placeholders, indicator) {
                 Ok(query) => query,
                 Err(error) => {
-                    res[indicator_idx] = Some(SliValue::failed(indicator, failure_message(&error)));
+                    res[indicator_idx] = Some(SliValue::failed(
+                        indicator.as_str(),
+                        failure_message(&error),
+                    ));
                     continue;
                 }
             };
@@ -184,14 +187,14 @@ impl Prometheus {
             let indicator = &request.indicators[indicator_idx];
             res[indicator_idx] = Some(match outcome {
                 Ok(sample) => {
-                    let mut value = SliValue::new(indicator, sample.value);
+                    let mut value = SliValue::new(indicator.as_str(), sample.value);
                     if !sample.warnings.is_empty() {
                         value.message =
                             format!("prometheus warning: {}", sample.warnings.join("; "));
                     }
                     value
                 }
-                Err(error) => SliValue::failed(indicator, failure_message(&error)),
+                Err(error) => SliValue::failed(indicator.as_str(), failure_message(&error)),
             });
         }
         Ok(res
@@ -199,7 +202,10 @@ impl Prometheus {
             .zip(&request.indicators)
             .map(|(value, indicator)| {
                 value.unwrap_or_else(|| {
-                    SliValue::failed(indicator, "the query task of this indicator panicked")
+                    SliValue::failed(
+                        indicator.as_str(),
+                        "the query task of this indicator panicked",
+                    )
                 })
             })
             .collect())

@@ -175,12 +175,12 @@ pub fn alerting_rules(
         let template = sli
             .query(&objective.sli)
             .ok_or_else(|| Error::IndicatorNotDefined {
-                sli: objective.sli.clone(),
+                sli: objective.sli.to_string(),
             })?;
         let query = placeholders
             .render(template)
             .map_err(|error| Error::Placeholder {
-                sli: objective.sli.clone(),
+                sli: objective.sli.to_string(),
                 message: error.to_string(),
             })?;
         let expr = violation_expr(&query, &lists);
@@ -206,7 +206,7 @@ pub fn alerting_rules(
             ),
         ]);
         let annotations = BTreeMap::from([
-            ("summary".to_owned(), objective.sli.clone()),
+            ("summary".to_owned(), objective.sli.to_string()),
             (
                 "description".to_owned(),
                 format!(
@@ -216,7 +216,7 @@ pub fn alerting_rules(
             ),
         ]);
         rules.push(AlertingRule {
-            alert: objective.sli.clone(),
+            alert: objective.sli.to_string(),
             expr,
             for_duration: prometheus_duration(options.for_duration),
             labels,

@@ -453,7 +453,7 @@ async fn an_unknown_placeholder_is_that_slis_error_and_is_never_sent() {
 async fn an_indicator_missing_from_sli_yaml_fails_alone() {
     let (res, fake) = check(&[("known", "vector 4")], &request(&["unknown", "known"])).await;
     assert_failed(&res[0], &["indicator 'unknown' is not defined in sli.yaml"]);
-    assert_eq!(res[0].metric, "unknown");
+    assert_eq!(&*res[0].metric, "unknown");
     assert_eq!(res[1], SliValue::new("known", 4.0));
     assert_eq!(fake.seen().len(), 1);
 }
@@ -491,7 +491,7 @@ async fn values_come_back_in_request_order() {
         ("d", "empty"),
     ];
     let (res, _fake) = check(&indicators, &request(&["c", "a", "d", "b", "a"])).await;
-    let names: Vec<_> = res.iter().map(|value| value.metric.as_str()).collect();
+    let names: Vec<_> = res.iter().map(|value| &*value.metric).collect();
     assert_eq!(names, ["c", "a", "d", "b", "a"]);
     let values: Vec<_> = res.iter().map(|value| value.value).collect();
     assert_eq!(values, [3.0, 1.0, 0.0, 2.0, 1.0]);

@@ -323,9 +323,9 @@ async fn slis_from_a_real_prometheus() {
         .expect("a valid request");
     let by_name: BTreeMap<&str, &keptn_slo::SliValue> = values
         .iter()
-        .map(|value| (value.metric.as_str(), value))
+        .map(|value| (&*value.metric, value))
         .collect();
-    let names: Vec<&str> = values.iter().map(|value| value.metric.as_str()).collect();
+    let names: Vec<&str> = values.iter().map(|value| &*value.metric).collect();
     assert_eq!(names, indicators);
     eprintln!("values: {values:#?}");
     for name in &indicators[..7] {

@@ -103,3 +103,56 @@ fn nan_comes_first_in_percentiles() {
     assert_eq!(aggregate(Aggregate::P99, &values), Some(30.0));
     assert_eq!(aggregate(Aggregate::P95, &values), Some(29.0 + 0.4 * 1.0));
 }
+
+proptest::proptest! {
+    /// The streamed high percentile equals the buffered one, bit for bit (ties and signed
+    /// zeros included), for every window up to the capacity it was made for.
+    #[test]
+    fn streamed_high_percentiles_equal_the_buffered_ones(
+        function_idx in 0_usize..3,
+        capacity in 0_usize..400,
+        picks in proptest::collection::vec(0_usize..8, 0..400),
+    ) {
+        let function = [Aggregate::P90, Aggregate::P95, Aggregate::P99][function_idx];
+        let palette = [-0.0, 0.0, 1.0, 1.0, 2.5, -3.0, 1e300, f64::INFINITY];
+        let values: Vec<f64> = picks.iter().take(capacity).map(|pick| palette[*pick]).collect();
+        let Some(top) = super::TopValues::new(function, capacity) else {
+            // Only windows that need more than a small buffer of their largest values.
+            proptest::prop_assert!(capacity > 160);
+            return Ok(());
+        };
+        let mut kept = vec![0.0; top.width()];
+        let mut n_kept = 0;
+        for value in &values {
+            top.push(&mut kept, &mut n_kept, *value);
+        }
+        let streamed = top.result(&kept, values.len());
+        let buffered = aggregate(function, &values);
+        proptest::prop_assert_eq!(streamed.map(f64::to_bits), buffered.map(f64::to_bits));
+    }
+}
+
+#[test]
+fn only_high_percentiles_stream() {
+    for function in [
+        Aggregate::Avg,
+        Aggregate::P50,
+        Aggregate::Median,
+        Aggregate::Min,
+        Aggregate::Max,
+    ] {
+        assert!(
+            super::TopValues::new(function, 100).is_none(),
+            "{function:?}"
+        );
+    }
+    assert_eq!(
+        super::TopValues::new(Aggregate::P95, 100).map(|top| top.width()),
+        Some(6)
+    );
+    assert_eq!(
+        super::TopValues::new(Aggregate::P95, 3).map(|top| top.width()),
+        Some(1)
+    );
+    assert!(super::TopValues::new(Aggregate::P90, 1000).is_none());
+}

@@ -106,7 +106,7 @@ fn plain_average(history: &[PastEvaluation], metric: &str) -> (f64, usize) {
     let values: Vec<f64> = history
         .iter()
         .flat_map(|past| &past.values)
-        .filter(|value| value.success && value.metric == metric)
+        .filter(|value| value.success && *value.metric == *metric)
         .map(|value| value.value)
         .collect();
     (
@@ -173,5 +173,69 @@ fn baselines_take_every_earlier_value_whatever_its_position() {
             Some(expected),
             "{sli}: baseline of {n_values} values"
         );
+    }
+}
+
+#[test]
+fn streamed_percentile_baselines_equal_the_plain_ones() {
+    // p90/p95/p99 baselines are kept as the few largest values per SLI while the window is
+    // read; they must equal the percentile of every earlier value, whatever the order of the
+    // values, failed values, an SLI listed twice, or a NaN (which makes the engine keep every
+    // value instead).
+    for (function, n_results) in [("p95", 100), ("p90", 25), ("p99", 10), ("p95", 400)] {
+        let slo_text = format!(
+            "comparison: {{compare_with: several_results, number_of_comparison_results: {n_results}, aggregate_function: {function}}}\nobjectives:\n  - {{sli: a, pass: [{{criteria: ['<=+10%']}}]}}\n  - {{sli: b, pass: [{{criteria: ['<=+10%']}}]}}\n  - {{sli: a, pass: [{{criteria: ['<=+20%']}}]}}\ntotal_score: {{pass: 90}}\n"
+        );
+        let fraction = match function {
+            "p90" => 0.9,
+            "p95" => 0.95,
+            _ => 0.99,
+        };
+        for case in 0..4 {
+            let history: Vec<PastEvaluation> = (0..n_results)
+                .map(|past| {
+                    let value = |sli: usize| ((past * 37 + sli * 11) % 23) as f64 - 5.0;
+                    let mut values = vec![
+                        SliValue::new("a", value(0)),
+                        SliValue::new("b", value(1)),
+                        SliValue::new("a", value(0)),
+                    ];
+                    match (case, past % 7) {
+                        (1, 0) => values.reverse(),
+                        (2, 1) => values[1] = SliValue::failed("b", "timeout"),
+                        (2, 2) => values.push(SliValue::new("b", value(2))),
+                        (3, 3) => values[1].value = f64::NAN,
+                        _ => {}
+                    }
+                    PastEvaluation::new(EvaluationResult::Pass, values)
+                })
+                .collect();
+            let evaluation = run(
+                &slo_text,
+                &[SliValue::new("a", 1.0), SliValue::new("b", 1.0)],
+                &history,
+            );
+            for (indicator, sli) in evaluation
+                .indicator_results
+                .iter()
+                .flatten()
+                .zip(["a", "b", "a"])
+            {
+                let values: Vec<f64> = history
+                    .iter()
+                    .flat_map(|past| &past.values)
+                    .filter(|value| value.success && *value.metric == *sli)
+                    .map(|value| value.value)
+                    .collect();
+                let aggregate = crate::spec::Aggregate::from_name(function).expect("known");
+                let expected = crate::aggregate(aggregate, &values).expect("values");
+                let compared = indicator.value.as_ref().map(|value| value.compared_value);
+                assert_eq!(
+                    compared.map(f64::to_bits),
+                    Some(expected.to_bits()),
+                    "{function} of {n_results}, case {case}, {sli} ({fraction})"
+                );
+            }
+        }
     }
 }

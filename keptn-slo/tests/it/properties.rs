@@ -34,8 +34,8 @@ fn criteria_sets() -> impl Strategy<Value = Vec<Vec<Criterion>>> {
 fn objective(metric_idx: usize) -> impl Strategy<Value = Objective> {
     (criteria_sets(), criteria_sets(), 1i64..5, any::<bool>()).prop_map(
         move |(pass, warning, weight, key_sli)| Objective {
-            sli: METRICS[metric_idx].to_owned(),
-            display_name: format!("objective {metric_idx}"),
+            sli: METRICS[metric_idx].into(),
+            display_name: format!("objective {metric_idx}").into(),
             pass,
             warning,
             weight,
