@@ -1,6 +1,7 @@
 //! Integration tests of the `keptn` binary: each module drives one command end to end.
 
 mod canary;
+mod duplicates;
 mod evaluate;
 mod quickstart;
 mod remediation;
