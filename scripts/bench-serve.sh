@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures `keptn serve` (release build) on loopback: start to healthy, idle RSS, a 3-stage
-# delivery answered by `noop`, and event intake under load (hey, from Debian).
+# delivery answered by `noop`, and event intake under load (hey, from Debian), including a
+# sustained run of 64,000 events.
 # Usage: bash scripts/bench-serve.sh   (prints the figures recorded in BENCHMARKS.md; honours
 # CARGO_TARGET_DIR, a relative one taken from the workspace root)
 set -euo pipefail
@@ -52,9 +53,12 @@ done
 cat > "$work/event.json" <<'JSON'
 {"specversion": "1.0", "source": "hey", "type": "sh.keptn.event.test.finished", "shkeptncontext": "load", "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass", "status": "succeeded"}}
 JSON
-for clients in 8 16 32; do
-echo "event intake (hey -n 5000 -c $clients, POST /api/v1/event):"
-hey -n 5000 -c "$clients" -m POST -H "x-token: $token" -T application/cloudevents+json -D "$work/event.json" "http://127.0.0.1:$port/api/v1/event" \
+# hey sends n / c requests per client: 6,400 divides evenly by every client count. The last run
+# is ten times longer, so that a table that grows under load shows in the figures.
+for run in 8:6400 16:6400 32:6400 16:64000; do
+clients=${run%:*} requests=${run#*:}
+echo "event intake (hey -n $requests -c $clients, POST /api/v1/event):"
+hey -n "$requests" -c "$clients" -m POST -H "x-token: $token" -T application/cloudevents+json -D "$work/event.json" "http://127.0.0.1:$port/api/v1/event" \
   | grep -E "Requests/sec|Average|99% in|50% in|\[2[0-9][0-9]\][^|]*$|\[[45][0-9][0-9]\][^|]*$"
 done
 curl -s -H "x-token: $token" "http://127.0.0.1:$port/metrics" | grep -E "^keptn_(orchestrator_transition|store_commit)_seconds_(sum|count)"

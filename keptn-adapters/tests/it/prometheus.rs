@@ -321,10 +321,8 @@ async fn slis_from_a_real_prometheus() {
     let values = SliProvider::get_slis(&prometheus, &request(&indicators, start, end))
         .await
         .expect("a valid request");
-    let by_name: BTreeMap<&str, &keptn_slo::SliValue> = values
-        .iter()
-        .map(|value| (&*value.metric, value))
-        .collect();
+    let by_name: BTreeMap<&str, &keptn_slo::SliValue> =
+        values.iter().map(|value| (&*value.metric, value)).collect();
     let names: Vec<&str> = values.iter().map(|value| &*value.metric).collect();
     assert_eq!(names, indicators);
     eprintln!("values: {values:#?}");

@@ -1118,7 +1118,7 @@ async fn answer_approval(
         Some(message),
     )
     .ok_or_else(|| ApiError::Internal("the approval trigger is not a task event".to_owned()))?;
-    finished.id = uuid::Uuid::new_v4().to_string();
+    finished.id = uuid::Uuid::now_v7().to_string();
     state
         .intake
         .receive(finished)

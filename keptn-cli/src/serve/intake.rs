@@ -29,9 +29,13 @@ pub struct Intake {
 impl Intake {
     /// Fills what Keptn's API fills when a client leaves it out: `id`, `time`, `specversion`,
     /// `source`, and a new `shkeptncontext` for an event that starts a sequence.
+    ///
+    /// Ids and contexts made here are UUIDv7 (time-ordered, random below the millisecond): the
+    /// store indexes both, and ids that grow with time are appended to those indexes instead
+    /// of landing on a random page each, which keeps the pages a commit writes few.
     pub fn normalise(event: &mut KeptnEvent) {
         if event.id.is_empty() {
-            event.id = uuid::Uuid::new_v4().to_string();
+            event.id = uuid::Uuid::now_v7().to_string();
         }
         if event.time.is_none() {
             event.time = Some(format_rfc3339(now()));
@@ -43,7 +47,7 @@ impl Intake {
             event.source = "https://github.com/keptn/keptn/cli".to_owned();
         }
         if event.keptn_context.is_none() {
-            event.keptn_context = Some(uuid::Uuid::new_v4().to_string());
+            event.keptn_context = Some(uuid::Uuid::now_v7().to_string());
         }
     }
 
@@ -72,5 +76,45 @@ impl Intake {
             });
         }
         Ok(received)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keptn_core::event::{EventData, EventType, KeptnEvent};
+
+    use super::Intake;
+
+    #[test]
+    fn ids_and_contexts_the_intake_fills_in_are_time_ordered_uuids() {
+        let event_type = EventType::parse("sh.keptn.event.dev.delivery.triggered").expect("type");
+        let filled: Vec<KeptnEvent> = (0..1000)
+            .map(|_| {
+                let mut event = KeptnEvent::new("", "", event_type.clone(), EventData::default());
+                Intake::normalise(&mut event);
+                event
+            })
+            .collect();
+        let mut previous: Option<(uuid::Uuid, uuid::Uuid)> = None;
+        for event in &filled {
+            let id = uuid::Uuid::parse_str(&event.id).expect("id is a UUID");
+            let context = event.keptn_context.as_deref().expect("context filled in");
+            let context = uuid::Uuid::parse_str(context).expect("context is a UUID");
+            assert_eq!((id.get_version_num(), context.get_version_num()), (7, 7));
+            if let Some((previous_id, previous_context)) = previous {
+                // Appended to the store's indexes, not scattered over them.
+                assert!(id > previous_id && context > previous_context);
+                assert!(event.id > previous_id.to_string(), "ordered as text too");
+            }
+            previous = Some((id, context));
+        }
+        // What a client sets is kept.
+        let mut event = KeptnEvent::new("client-id", "client", event_type, EventData::default());
+        event.keptn_context = Some("client-context".to_owned());
+        Intake::normalise(&mut event);
+        assert_eq!(
+            (event.id.as_str(), event.keptn_context.as_deref()),
+            ("client-id", Some("client-context"))
+        );
     }
 }
