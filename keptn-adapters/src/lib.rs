@@ -35,6 +35,8 @@ pub mod jmeter;
 pub mod loadgen;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 #[cfg(feature = "sqlite")]

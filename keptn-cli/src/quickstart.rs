@@ -184,6 +184,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     };
     let control_plane = Background::start(Options {
         data_dir: data_dir.clone(),
+        database: None,
         listen: "127.0.0.1:0".parse().context("loopback address")?,
         uniform,
         orchestrator,

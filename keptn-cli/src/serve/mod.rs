@@ -37,6 +37,12 @@ pub struct Args {
     /// Where the database, the API token and the configuration repositories live.
     #[arg(long, value_name = "DIR", env = "KEPTN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep state and event history in this PostgreSQL database
+    /// (`postgres://user:password@host:5432/keptn`, which must exist) instead of the SQLite file
+    /// in the data directory. One `keptn serve` per database: a second one is refused (after
+    /// waiting 5 s for the first to go away).
+    #[arg(long, value_name = "URL", env = "KEPTN_DATABASE_URL")]
+    pub database: Option<String>,
     /// The address the HTTP API listens on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -57,6 +63,10 @@ pub struct Args {
 
 /// The API token file inside the data directory (0600).
 pub const TOKEN_FILE: &str = "api-token";
+
+/// How long `keptn serve --database` waits for another control plane's instance lock before
+/// giving up (a crashed predecessor's session may take a moment to end).
+const INSTANCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The file that fixes the instance's event-id namespace.
 pub const INSTANCE_FILE: &str = "instance-id";
@@ -108,6 +118,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let options = Options {
         data_dir,
+        database: args.database.clone(),
         listen: args.listen,
         uniform,
         orchestrator: config,
@@ -121,6 +132,8 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
 pub struct Options {
     /// Database, API token, configuration repositories, platform state.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL for state and history instead of the SQLite file in `data_dir`.
+    pub database: Option<String>,
     /// The HTTP API's address (port 0: any free port).
     pub listen: SocketAddr,
     /// The integrations to run.
@@ -365,6 +378,49 @@ async fn open_task_triggers(
     Ok(triggers)
 }
 
+/// The store: the SQLite file in the data directory, or the PostgreSQL database `url` with
+/// its instance lock, held while the control plane runs (the state diff assumes one writer).
+async fn open_store(
+    data_dir: &Path,
+    url: Option<&str>,
+) -> anyhow::Result<(
+    Arc<dyn Store>,
+    Option<keptn_adapters::postgres::InstanceLock>,
+)> {
+    let Some(url) = url else {
+        let config = keptn_adapters::sqlite::Config::new(data_dir.join("keptn.db"))
+            .validate()
+            .map_err(|err| anyhow::anyhow!("invalid database path: {err}"))?;
+        let store = keptn_adapters::sqlite::Sqlite::open(config)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!("cannot open the database in {}: {err}", data_dir.display())
+            })?;
+        return Ok((Arc::new(store), None));
+    };
+    let config = keptn_adapters::postgres::Config::new(url)
+        .validate()
+        .map_err(|err| InvalidInput(format!("--database: {err}")))?;
+    let store = keptn_adapters::postgres::Postgres::open(config)
+        .await
+        .map_err(anyhow::Error::new)?;
+    // A control plane restarted right after a crash may find its previous session still
+    // holding the lock until the server notices the closed connection: it waits a little.
+    let deadline = tokio::time::Instant::now() + INSTANCE_LOCK_WAIT;
+    let lock = loop {
+        match store.lock_instance().await {
+            Ok(lock) => break lock,
+            Err(keptn_adapters::postgres::Error::InUse { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(err) => return Err(anyhow::Error::new(err)),
+        }
+    };
+    Ok((Arc::new(store), Some(lock)))
+}
+
 async fn serve(
     options: Options,
     ready: Option<tokio::sync::oneshot::Sender<Started>>,
@@ -372,6 +428,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let Options {
         data_dir,
+        database,
         listen,
         uniform,
         orchestrator: orchestrator_config,
@@ -379,16 +436,7 @@ async fn serve(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let token = api_token(&data_dir)?;
-    let config = keptn_adapters::sqlite::Config::new(data_dir.join("keptn.db"))
-        .validate()
-        .map_err(|err| anyhow::anyhow!("invalid database path: {err}"))?;
-    let store: Arc<dyn Store> = Arc::new(
-        keptn_adapters::sqlite::Sqlite::open(config)
-            .await
-            .map_err(|err| {
-                anyhow::anyhow!("cannot open the database in {}: {err}", data_dir.display())
-            })?,
-    );
+    let (store, _instance_lock) = open_store(&data_dir, database.as_deref()).await?;
     let mut orchestrator = Orchestrator::new(OrchestratorConfig {
         id_namespace: instance_id(&data_dir)?,
         ..orchestrator_config

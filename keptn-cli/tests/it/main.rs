@@ -3,6 +3,7 @@
 mod canary;
 mod duplicates;
 mod evaluate;
+mod postgres;
 mod quickstart;
 mod remediation;
 mod serve;

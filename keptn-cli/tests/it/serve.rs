@@ -86,6 +86,8 @@ pub(crate) struct Server {
     data_dir: PathBuf,
     uniform: PathBuf,
     port: u16,
+    /// Flags after the usual ones, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -105,7 +107,11 @@ impl Server {
         Server::start_with_args(scratch, uniform_text, &[])
     }
 
-    fn start_with_args(scratch: &Scratch, uniform_text: &str, extra_args: &[&str]) -> Server {
+    pub(crate) fn start_with_args(
+        scratch: &Scratch,
+        uniform_text: &str,
+        extra_args: &[&str],
+    ) -> Server {
         let uniform = scratch.0.join("uniform.yaml");
         std::fs::write(&uniform, uniform_text).expect("uniform written");
         let port = free_port();
@@ -135,6 +141,7 @@ impl Server {
             data_dir,
             uniform,
             port,
+            extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         server.wait_healthy();
         server
@@ -154,10 +161,16 @@ impl Server {
     }
 
     /// `kill -9`, then start again on the same data dir and port.
-    fn crash_and_restart(&mut self) {
+    pub(crate) fn crash_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL delivered");
         self.child.wait().expect("killed server reaped");
-        let restarted = Server::spawn(self.data_dir.clone(), self.uniform.clone(), self.port, &[]);
+        let extra_args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let restarted = Server::spawn(
+            self.data_dir.clone(),
+            self.uniform.clone(),
+            self.port,
+            &extra_args,
+        );
         let old = std::mem::replace(self, restarted);
         std::mem::forget(old);
     }
@@ -506,9 +519,19 @@ fn kill_9_loses_no_event_and_triggers_no_task_twice() {
     let _exclusive = crate::support::exclusive();
     let scratch = Scratch::new("crash");
     let mut server = Server::start(&scratch);
-    server.setup_sockshop(&scratch);
-    let n_deliveries = 100;
-    let kill_after = [15, 45, 80];
+    deliveries_survive_kill_9(&mut server, &scratch, 100, &[15, 45, 80]);
+}
+
+/// Sets up sockshop, posts `n_deliveries` deliveries answered by `noop` and `kill -9`s the
+/// server after each delivery number in `kill_after` (restarting it on the same data), then
+/// checks that all reach the end of production with every task triggered exactly once.
+pub(crate) fn deliveries_survive_kill_9(
+    server: &mut Server,
+    scratch: &Scratch,
+    n_deliveries: usize,
+    kill_after: &[usize],
+) {
+    server.setup_sockshop(scratch);
     for delivery_idx in 0..n_deliveries {
         let event = json!({
             "specversion": "1.0",

@@ -1,0 +1,181 @@
+//! Errors of the PostgreSQL store.
+
+use keptn_core::ports::{AdapterError, AdapterErrorKind};
+
+/// A failure of the PostgreSQL store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; every problem is listed.
+    #[error("invalid postgres store configuration: {}", problems.join("; "))]
+    Config {
+        /// One entry per problem, each starting with the field name.
+        problems: Vec<String>,
+    },
+    /// The database could not be connected to.
+    #[error("cannot connect to the database '{database}'")]
+    Open {
+        /// The database as `host:port/name`.
+        database: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought to the current version.
+    #[error("cannot migrate the schema of the database '{database}'")]
+    Migrate {
+        /// The database as `host:port/name`.
+        database: String,
+        /// Why.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("cannot {operation}")]
+    Query {
+        /// What the store was doing, for example `load the state`.
+        operation: &'static str,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A stored value could not be read back (written by another version, or edited by hand).
+    #[error("stored {what} '{key}' cannot be decoded")]
+    Corrupt {
+        /// `state`, `state entry`, `event` or `evaluation`.
+        what: &'static str,
+        /// Its key (event id, evaluation event id, `1` for the state, `kind/key` for a state
+        /// entry such as `execution/3`).
+        key: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The state could not be encoded.
+    #[error("cannot encode the state")]
+    EncodeState {
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// An event without an id cannot be stored or deduplicated.
+    #[error("event of type '{event_type}' has an empty id")]
+    EmptyEventId {
+        /// The event's type.
+        event_type: String,
+    },
+    /// `commit_transition` named an input that was never accepted.
+    #[error("event '{id}' was never accepted, so it cannot be marked processed")]
+    NotAccepted {
+        /// The event id.
+        id: String,
+    },
+    /// `commit_transition` emitted an event whose id is in the history already.
+    #[error("emitted event '{id}' has the id of an event in the history")]
+    DuplicateEvent {
+        /// The event id.
+        id: String,
+    },
+    /// A project of this name exists already.
+    #[error("project '{name}' exists already")]
+    ProjectExists {
+        /// The project name.
+        name: String,
+    },
+    /// No project of this name exists.
+    #[error("project '{name}' does not exist")]
+    ProjectNotFound {
+        /// The project name.
+        name: String,
+    },
+    /// Another control plane holds the database's instance lock.
+    #[error(
+        "another keptn control plane uses the database '{database}' (it holds the instance lock); one orchestrator per database until replicas elect a leader"
+    )]
+    InUse {
+        /// The database as `host:port/name`.
+        database: String,
+    },
+    /// A number does not fit PostgreSQL's `BIGINT`.
+    #[error("{what} {value} is too large to store")]
+    OutOfRange {
+        /// `time` or `limit`.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+}
+
+impl Error {
+    fn kind(&self) -> AdapterErrorKind {
+        match self {
+            Error::Config { .. }
+            | Error::EmptyEventId { .. }
+            | Error::NotAccepted { .. }
+            | Error::OutOfRange { .. } => AdapterErrorKind::Invalid,
+            Error::DuplicateEvent { .. } | Error::ProjectExists { .. } => {
+                AdapterErrorKind::Conflict
+            }
+            Error::ProjectNotFound { .. } => AdapterErrorKind::NotFound,
+            Error::InUse { .. } => AdapterErrorKind::Conflict,
+            Error::Open { source, .. } | Error::Query { source, .. } => sqlx_kind(source),
+            Error::Migrate { source, .. } => match source {
+                sqlx::migrate::MigrateError::Execute(source)
+                | sqlx::migrate::MigrateError::ExecuteMigration(source, _) => sqlx_kind(source),
+                _ => AdapterErrorKind::Failed,
+            },
+            Error::Corrupt { .. } | Error::EncodeState { .. } => AdapterErrorKind::Failed,
+        }
+    }
+}
+
+/// Lost connections, an unreachable or shutting-down server, exhausted pools and transactions
+/// that lost a race (serialization failures, deadlocks) may work on retry; a cancelled
+/// statement (`statement_timeout`) timed out; everything else will not work on retry.
+fn sqlx_kind(error: &sqlx::Error) -> AdapterErrorKind {
+    match error {
+        sqlx::Error::PoolTimedOut => AdapterErrorKind::Timeout,
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Io(_) => {
+            AdapterErrorKind::Unavailable
+        }
+        sqlx::Error::Database(database_error) => {
+            let code = database_error.code();
+            let code = code.as_deref().unwrap_or_default();
+            match code {
+                // query_canceled (statement_timeout, or cancelled by an administrator).
+                "57014" => AdapterErrorKind::Timeout,
+                // serialization_failure, deadlock_detected, lock_not_available,
+                // too_many_connections, admin_shutdown, crash_shutdown, cannot_connect_now.
+                "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03" => {
+                    AdapterErrorKind::Unavailable
+                }
+                // Class 08: connection exceptions.
+                _ if code.starts_with("08") => AdapterErrorKind::Unavailable,
+                _ => AdapterErrorKind::Failed,
+            }
+        }
+        _ => AdapterErrorKind::Failed,
+    }
+}
+
+impl From<Error> for AdapterError {
+    fn from(error: Error) -> Self {
+        let kind = error.kind();
+        let message = error.to_string();
+        // The message already says what failed; the source chain continues below it, so the
+        // underlying error is not printed twice.
+        let source: Option<Box<dyn std::error::Error + Send + Sync>> = match error {
+            Error::Open { source, .. } | Error::Query { source, .. } => Some(Box::new(source)),
+            Error::Migrate { source, .. } => Some(Box::new(source)),
+            Error::Corrupt { source, .. } => Some(source),
+            Error::EncodeState { source } => Some(Box::new(source)),
+            Error::Config { .. }
+            | Error::EmptyEventId { .. }
+            | Error::NotAccepted { .. }
+            | Error::DuplicateEvent { .. }
+            | Error::ProjectExists { .. }
+            | Error::ProjectNotFound { .. }
+            | Error::InUse { .. }
+            | Error::OutOfRange { .. } => None,
+        };
+        AdapterError {
+            kind,
+            message,
+            source,
+        }
+    }
+}
