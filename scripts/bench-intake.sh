@@ -30,7 +30,12 @@ work=$(mktemp -d)
 pg_db=keptn_bench_intake_$$
 export PGOPTIONS="-c client_min_messages=warning"
 drop_db() { [ -z "$pg_admin" ] || psql "$pg_admin" -X -q -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null; }
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"; drop_db' EXIT
+cleanup() {
+  if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+  rm -rf "$work"
+  drop_db
+}
+trap cleanup EXIT
 printf 'integrations:\n  - name: noop\n    subscriptions:\n      - event: sh.keptn.event.deployment.triggered\n' >"$work/uniform.yaml"
 cat >"$work/event.json" <<'JSON'
 {"specversion": "1.0", "source": "hey", "type": "sh.keptn.event.test.finished", "shkeptncontext": "load", "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass", "status": "succeeded"}}
@@ -52,7 +57,9 @@ for _ in $(seq "$rounds"); do
     out=$(hey -n "$n" -c "$c" -m POST -H "x-token: $token" -T application/cloudevents+json -D "$work/event.json" "http://127.0.0.1:$port/api/v1/event")
     cpu_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    # Stopped by SIGTERM: its exit status is 143, which is expected here.
+    if wait "$pid" 2>/dev/null; then :; fi
+    pid=
     echo "$out" | awk -v bin="$keptn" -v store="${pg_admin:+ (PostgreSQL)}" -v cpu=$((cpu_after - cpu_before)) -v ticks="$ticks" -v n="$n" '
       /Requests\/sec/ {rps = $2} /50% in/ {p50 = $3 * 1000} /99% in/ {p99 = $3 * 1000}
       END {printf "%s%s: %.0f events/s, p50 %.1f ms, p99 %.1f ms, server CPU %.0f µs per event\n", bin, store, rps, p50, p99, cpu / ticks / n * 1e6}'
