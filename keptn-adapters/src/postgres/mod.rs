@@ -19,7 +19,9 @@
 //!
 //! Durability: every connection runs with `synchronous_commit = on` (whatever the server's
 //! default), so a call returns after PostgreSQL flushed the commit to its write-ahead log
-//! (and, with synchronous replication configured on the server, to a standby).
+//! (and, with synchronous replication configured on the server, to a standby). Connections
+//! also run with `plan_cache_mode = force_custom_plan`: a generic plan cached while the history
+//! was small (a sequential scan to look ids up) would otherwise outlive the table's growth.
 //!
 //! The state is stored in parts (one row per execution and per project's shipyard, one row for
 //! the rest), and a commit writes only the parts that changed since the last commit through
@@ -135,7 +137,13 @@ impl Postgres {
             .clone()
             .application_name("keptn")
             // See the module documentation: no accepted event may be lost.
-            .options([("synchronous_commit", "on")]);
+            .options([
+                ("synchronous_commit", "on"),
+                // Plan every statement for its parameters and the table as it is now. A
+                // generic plan cached while the event history was small (a sequential scan
+                // for `id = ANY($1)`, say) would otherwise stay as the table grows.
+                ("plan_cache_mode", "force_custom_plan"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections())
             .acquire_timeout(ACQUIRE_TIMEOUT)
