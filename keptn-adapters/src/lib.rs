@@ -41,5 +41,7 @@ pub mod postgres;
 pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod state_rows;
 #[cfg(any(feature = "jmeter", feature = "prometheus"))]
 mod yaml_value;

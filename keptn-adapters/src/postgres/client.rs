@@ -263,7 +263,7 @@ impl Postgres {
             .commit()
             .await
             .map_err(query_error("load the state"))?;
-        state::assemble(&json, entries).map(Some)
+        Ok(Some(state::assemble(&json, entries)?))
     }
 
     /// The error for a failed insert of `events` in order: the first one whose id the history

@@ -179,3 +179,14 @@ impl From<Error> for AdapterError {
         }
     }
 }
+
+impl From<crate::state_rows::StateError> for Error {
+    fn from(error: crate::state_rows::StateError) -> Self {
+        match error {
+            crate::state_rows::StateError::Encode(source) => Error::EncodeState { source },
+            crate::state_rows::StateError::Corrupt { what, key, source } => {
+                Error::Corrupt { what, key, source }
+            }
+        }
+    }
+}

@@ -25,8 +25,7 @@
 //!
 //! The state is stored in parts (one row per execution and per project's shipyard, one row for
 //! the rest), and a commit writes only the parts that changed since the last commit through
-//! this store; the diff is the SQLite store's (`sqlite/state.rs`, compiled into this module as
-//! well).
+//! this store; the rows and the diff are the SQLite store's (`state_rows.rs`, shared).
 //!
 //! # Several writers
 //!
@@ -82,12 +81,8 @@ mod client;
 mod config;
 mod error;
 mod schema;
-// The SQLite store's state rows and their diff, compiled here against this module's `Error`
-// (no copy, and no dependency on the `sqlite` feature). With both features on, the file is
-// compiled twice, once per `Error` type: that is the point, hence the allowed lint.
-#[allow(clippy::duplicate_mod)]
-#[path = "../sqlite/state.rs"]
-mod state;
+// The state rows and their diff, shared with the SQLite store.
+use crate::state_rows as state;
 #[cfg(test)]
 mod tests;
 

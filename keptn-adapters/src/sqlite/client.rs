@@ -308,7 +308,7 @@ impl Sqlite {
             };
             entries.push((read("kind")?, read("key")?, read("json")?));
         }
-        state::assemble(&json, entries).map(Some)
+        Ok(Some(state::assemble(&json, entries)?))
     }
 
     /// Counts a committed write and, every [`CHECKPOINT_EVERY`] of them, starts a checkpoint

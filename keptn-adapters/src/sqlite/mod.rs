@@ -52,7 +52,8 @@ mod client;
 mod config;
 mod error;
 mod schema;
-mod state;
+// The state rows and their diff, shared with the PostgreSQL store.
+use crate::state_rows as state;
 #[cfg(test)]
 mod tests;
 

@@ -16,12 +16,26 @@ use keptn_core::orchestrator::{Execution, PauseScope, State};
 use keptn_core::shipyard::Shipyard;
 use serde::Serialize;
 
-use super::Error;
+/// Why the state cannot be stored or read back; each store maps it into its own error.
+#[derive(Debug)]
+pub(crate) enum StateError {
+    /// The state (or a part of it) cannot be encoded as JSON.
+    Encode(serde_json::Error),
+    /// A stored part cannot be decoded.
+    Corrupt {
+        /// `state` or `state entry`.
+        what: &'static str,
+        /// `1` for the state row, `kind/key` for an entry such as `execution/3`.
+        key: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
 
 /// `state_entries.kind` of an execution; its key is the execution id in decimal.
-pub(super) const EXECUTION: &str = "execution";
+pub(crate) const EXECUTION: &str = "execution";
 /// `state_entries.kind` of a project's shipyard; its key is the project name.
-pub(super) const SHIPYARD: &str = "shipyard";
+pub(crate) const SHIPYARD: &str = "shipyard";
 
 /// The fields of [`State`] kept in the `state` row (everything but the two maps).
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +128,7 @@ impl RestRef<'_> {
         }
     }
 
-    fn to_json(&self) -> Result<String, Error> {
+    fn to_json(&self) -> Result<String, StateError> {
         serde_json::to_string(&RestRow {
             shipyards: BTreeMap::new(),
             executions: BTreeMap::new(),
@@ -125,13 +139,13 @@ impl RestRef<'_> {
             handled_trigger_set: self.handled_trigger_set,
             scheduled_wake: self.scheduled_wake,
         })
-        .map_err(|source| Error::EncodeState { source })
+        .map_err(StateError::Encode)
     }
 }
 
 /// The state as last committed by this store, part by part.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Written {
+pub(crate) struct Written {
     shipyards: BTreeMap<String, Shipyard>,
     executions: BTreeMap<u64, Execution>,
     rest: Rest,
@@ -139,30 +153,30 @@ pub(super) struct Written {
 
 /// One `state_entries` row to insert or replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Entry {
+pub(crate) struct Entry {
     /// [`EXECUTION`] or [`SHIPYARD`].
-    pub(super) kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The execution id or the project name.
-    pub(super) key: String,
+    pub(crate) key: String,
     /// The serde JSON of the execution or shipyard.
-    pub(super) json: String,
+    pub(crate) json: String,
 }
 
 /// What a commit writes of the state.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Changes {
+pub(crate) struct Changes {
     /// Nothing is known about the stored rows: delete every entry before writing.
-    pub(super) replace_all: bool,
+    pub(crate) replace_all: bool,
     /// The new `state` row, when it changed.
-    pub(super) rest: Option<String>,
+    pub(crate) rest: Option<String>,
     /// Entries to insert or replace.
-    pub(super) upserts: Vec<Entry>,
+    pub(crate) upserts: Vec<Entry>,
     /// Entries to delete, as (kind, key).
-    pub(super) deletes: Vec<(&'static str, String)>,
+    pub(crate) deletes: Vec<(&'static str, String)>,
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|source| Error::EncodeState { source })
+fn encode<T: Serialize>(value: &T) -> Result<String, StateError> {
+    serde_json::to_string(value).map_err(StateError::Encode)
 }
 
 /// Upserts and deletes that turn the rows of `before` (everything, when `None`) into `now`.
@@ -172,7 +186,7 @@ fn diff_map<K: Ord, V: PartialEq + Serialize>(
     now: &BTreeMap<K, V>,
     key_text: impl Fn(&K) -> String,
     changes: &mut Changes,
-) -> Result<(), Error> {
+) -> Result<(), StateError> {
     for (key, value) in now {
         if before.and_then(|before| before.get(key)) != Some(value) {
             changes.upserts.push(Entry {
@@ -195,7 +209,7 @@ fn diff_map<K: Ord, V: PartialEq + Serialize>(
 impl Written {
     /// What to write so the rows hold `state`, given the rows hold `written` (`None`: unknown,
     /// so everything is rewritten).
-    pub(super) fn changes(written: Option<&Written>, state: &State) -> Result<Changes, Error> {
+    pub(crate) fn changes(written: Option<&Written>, state: &State) -> Result<Changes, StateError> {
         let parts = Parts::of(state);
         let mut changes = Changes {
             replace_all: written.is_none(),
@@ -223,7 +237,7 @@ impl Written {
 
     /// Remembers `state` as committed, cloning only what `changes` wrote (when `written`
     /// described the rows before).
-    pub(super) fn after(written: Option<Written>, state: &State, changes: &Changes) -> Written {
+    pub(crate) fn after(written: Option<Written>, state: &State, changes: &Changes) -> Written {
         let parts = Parts::of(state);
         let Some(mut written) = written.filter(|_| !changes.replace_all) else {
             return Written {
@@ -275,17 +289,17 @@ impl Written {
 
 /// Builds the state from the `state` row and the `state_entries` rows (kind, key, json). The
 /// row of a version-1 database holds everything; entries override it.
-pub(super) fn assemble(
+pub(crate) fn assemble(
     row: &str,
     entries: impl IntoIterator<Item = (String, String, String)>,
-) -> Result<State, Error> {
-    let mut state: State = serde_json::from_str(row).map_err(|source| Error::Corrupt {
+) -> Result<State, StateError> {
+    let mut state: State = serde_json::from_str(row).map_err(|source| StateError::Corrupt {
         what: "state",
         key: "1".to_owned(),
         source: Box::new(source),
     })?;
     for (kind, key, json) in entries {
-        let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| Error::Corrupt {
+        let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| StateError::Corrupt {
             what: "state entry",
             key: format!("{kind}/{key}"),
             source,
