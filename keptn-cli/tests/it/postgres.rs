@@ -8,20 +8,7 @@
 
 use std::process::Command;
 
-use crate::serve::{Scratch, Server, deliveries_survive_kill_9};
-
-const UNIFORM: &str = "\
-integrations:
-  - name: noop
-    subscriptions:
-      - event: sh.keptn.event.deployment.triggered
-      - event: sh.keptn.event.test.triggered
-      - event: sh.keptn.event.evaluation.triggered
-      - event: sh.keptn.event.release.triggered
-  - name: approval-service
-    subscriptions:
-      - event: sh.keptn.event.approval.triggered
-";
+use crate::serve::{Scratch, Server, UNIFORM, deliveries_survive_kill_9};
 
 /// A database of the test's own, dropped at the end.
 struct Database {

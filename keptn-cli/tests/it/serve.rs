@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 pub(crate) const TOKEN: &str = "test-token-0123456789";
 
-const UNIFORM: &str = "\
+/// Every task answered by `noop`, approvals by the approval service.
+pub(crate) const UNIFORM: &str = "\
 integrations:
   - name: noop
     subscriptions:
