@@ -33,3 +33,18 @@ pub(crate) fn describe_scalar(value: &Value) -> String {
         None => describe(value).to_owned(),
     }
 }
+
+/// The warning for a `spec_version` that is not `expected` (`None` when it is): files of another
+/// version are read as `expected`.
+pub(crate) fn spec_version_warning(value: &Value, expected: &str) -> Option<String> {
+    match scalar_text(value) {
+        Some(version) if version == expected => None,
+        Some(version) => Some(format!(
+            "spec_version '{version}' is not '{expected}'; reading it as {expected}"
+        )),
+        None => Some(format!(
+            "spec_version must be a string like '{expected}', found {}",
+            describe(value)
+        )),
+    }
+}

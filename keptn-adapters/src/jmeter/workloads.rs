@@ -14,7 +14,7 @@
 //!     properties: { CART_ID: "7" }
 //! ```
 
-use crate::yaml_value::{describe, describe_scalar, scalar_text};
+use crate::yaml_value::{describe, describe_scalar, scalar_text, spec_version_warning};
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
@@ -182,21 +182,8 @@ impl Workloads {
             match key {
                 "spec_version" => {
                     has_spec_version = true;
-                    match scalar_text(value) {
-                        Some(version) if version == WORKLOADS_SPEC_VERSION => {}
-                        Some(version) => diagnostics.warning(
-                            &path,
-                            format!(
-                                "spec_version '{version}' is not '{WORKLOADS_SPEC_VERSION}'; reading it as {WORKLOADS_SPEC_VERSION}"
-                            ),
-                        ),
-                        None => diagnostics.warning(
-                            &path,
-                            format!(
-                                "spec_version must be a string like '{WORKLOADS_SPEC_VERSION}', found {}",
-                                describe(value)
-                            ),
-                        ),
+                    if let Some(warning) = spec_version_warning(value, WORKLOADS_SPEC_VERSION) {
+                        diagnostics.warning(&path, warning);
                     }
                 }
                 "workloads" => {

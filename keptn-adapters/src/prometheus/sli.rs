@@ -1,6 +1,6 @@
 //! Keptn's `sli.yaml` for Prometheus: `spec_version` and `indicators: {name: query}`.
 
-use crate::yaml_value::{describe, describe_scalar, scalar_text};
+use crate::yaml_value::{describe, describe_scalar, scalar_text, spec_version_warning};
 use std::collections::BTreeMap;
 
 use keptn_core::Diagnostic;
@@ -83,21 +83,8 @@ impl SliConfig {
             match key {
                 "spec_version" => {
                     has_spec_version = true;
-                    match scalar_text(value) {
-                        Some(version) if version == SLI_SPEC_VERSION => {}
-                        Some(version) => diagnostics.warning(
-                            &path,
-                            format!(
-                                "spec_version '{version}' is not '{SLI_SPEC_VERSION}'; reading it as {SLI_SPEC_VERSION}"
-                            ),
-                        ),
-                        None => diagnostics.warning(
-                            &path,
-                            format!(
-                                "spec_version must be a string like '{SLI_SPEC_VERSION}', found {}",
-                                describe(value)
-                            ),
-                        ),
+                    if let Some(warning) = spec_version_warning(value, SLI_SPEC_VERSION) {
+                        diagnostics.warning(&path, warning);
                     }
                 }
                 "indicators" => {
