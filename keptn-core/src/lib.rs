@@ -15,8 +15,12 @@
 //! - [`simulate`]: the deterministic simulation model behind `keptn shipyard simulate`.
 //! - [`placeholder`]: `$PROJECT`/`$LABEL.<key>`/... rendering of SLI queries (an unknown
 //!   placeholder is an error).
+//! - [`answer`]: the `.started`/`.finished`/errored answers an integration derives from a
+//!   task's `.triggered` event.
 //! - [`ports`]: the adapter traits (SliProvider, Deployer, TrafficRouter, TestRunner,
 //!   ActionRunner, EventBus, Store, ConfigRepo) and [`ports::AdapterError`].
+//! - [`memory`]: in-memory implementations of `Store` and `ConfigRepo` (embedding, examples,
+//!   tests; nothing durable).
 //!
 //! Invariant: nothing in this crate touches the clock, the filesystem or the network, and
 //! nothing starts a thread or a runtime. Time arrives as an input ([`event::Timestamp`]);
@@ -25,8 +29,10 @@
 #![deny(missing_docs)]
 
 pub mod alertmanager;
+pub mod answer;
 pub mod diagnostic;
 pub mod event;
+pub mod memory;
 pub mod merge;
 pub mod orchestrator;
 pub mod placeholder;

@@ -1,10 +1,11 @@
-//! Ports: the narrow async traits that adapters (keptn-adapters) implement and the service
-//! (keptn-cli) calls. keptn-core only defines them; it never calls them itself, so the
+//! Ports: the narrow async traits that adapters (keptn-adapters) implement and the control
+//! plane (keptn-service) calls. keptn-core only defines them (and, in [`crate::memory`], an
+//! in-memory store and configuration repository); it never calls them itself, so the
 //! orchestrator stays pure.
 //!
 //! Each trait does one job. Errors are [`AdapterError`]: a [`AdapterErrorKind`] the caller can
 //! branch on (retry when `Unavailable` or `Timeout`, report otherwise), a message, and the
-//! underlying error as `source`. These traits may still evolve with the adapters (issue 5+).
+//! underlying error as `source`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -135,10 +136,31 @@ pub enum DeploymentStrategy {
     UserManaged,
 }
 
+/// The canary's first share of the traffic when the deployment task names none.
+pub const DEFAULT_CANARY_WEIGHT: u8 = 10;
+
 impl DeploymentStrategy {
     /// Whether a canary runs next to a primary (blue/green and canary).
     pub fn has_canary(self) -> bool {
         matches!(self, Self::BlueGreen | Self::Canary { .. })
+    }
+
+    /// The strategy a shipyard's `deploymentstrategy` names: `direct` (also when empty),
+    /// `blue_green_service` or its older name `duplicate`, `user_managed`, and `canary` (with
+    /// [`DEFAULT_CANARY_WEIGHT`]; the deployment task's `canaryweight` sets the weight). Any
+    /// other name is an error message listing the known ones.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "" | "direct" => Ok(Self::Direct),
+            "blue_green_service" | "duplicate" => Ok(Self::BlueGreen),
+            "user_managed" => Ok(Self::UserManaged),
+            "canary" => Ok(Self::Canary {
+                weight: DEFAULT_CANARY_WEIGHT,
+            }),
+            other => Err(format!(
+                "unknown deploymentstrategy '{other}': expected direct, blue_green_service (or duplicate), user_managed or canary"
+            )),
+        }
     }
 }
 
@@ -205,6 +227,8 @@ pub struct TestRequest {
     pub strategy: String,
     /// Target URL.
     pub target: String,
+    /// The config-repo commit of the sequence (test plans are read at it), when known.
+    pub git_commit_id: Option<String>,
 }
 
 /// The outcome of a test run.
@@ -223,8 +247,27 @@ pub struct TestReport {
 /// Runs tests against a deployment.
 #[async_trait]
 pub trait TestRunner: Send + Sync {
-    /// Runs the workload for the strategy.
+    /// Whether this runner answers a test of `strategy` at all. One that does not sends no
+    /// event, so another runner may answer (Keptn's jmeter-service ignored `real-user` tests
+    /// that way). All strategies by default.
+    fn handles(&self, strategy: &str) -> bool {
+        let _ = strategy;
+        true
+    }
+    /// Runs the workload for the strategy. `Err` means the test could not be run; a test that
+    /// ran and missed its criteria is a report with `passed: false`.
     async fn run(&self, request: &TestRequest) -> Result<TestReport, AdapterError>;
+}
+
+/// A remediation action to execute (`action.triggered`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRequest {
+    /// The service the action is for.
+    pub scope: Scope,
+    /// The action remediation.yaml chose (`{name, action, description, value}`).
+    pub action: crate::event::Action,
+    /// The problem being remediated (empty when the trigger carries none).
+    pub problem: crate::event::Problem,
 }
 
 /// Executes a remediation action (`action.triggered`).
@@ -232,21 +275,77 @@ pub trait TestRunner: Send + Sync {
 pub trait ActionRunner: Send + Sync {
     /// Whether this runner handles `action` (e.g. `scaling`).
     fn handles(&self, action: &str) -> bool;
-    /// Executes it.
-    async fn execute(
-        &self,
-        scope: &Scope,
-        action: &crate::event::Action,
-    ) -> Result<String, AdapterError>;
+    /// Executes it; the message says what was done.
+    async fn execute(&self, request: &ActionRequest) -> Result<String, AdapterError>;
 }
 
-/// Publishes and receives Keptn events.
+/// Who receives events from an [`EventBus`]: subscribers with the same `group` share the
+/// events (each event goes to one of them, as a NATS queue group), subscribers of different
+/// groups each get every matching event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusSubscriber {
+    /// The group (an integration's name).
+    pub group: String,
+    /// Event types to receive (NATS-style subjects: `*` one token, `>` the rest); empty means
+    /// every event.
+    pub subjects: Vec<crate::uniform::EventPattern>,
+}
+
+/// One event taken from a bus subscription.
+pub struct Delivery {
+    /// The event.
+    pub event: KeptnEvent,
+    /// Tells the bus the event was handled; `None` when the bus needs no acknowledgement.
+    pub ack: Option<Box<dyn Acknowledge>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event", &self.event.id)
+            .field("ack", &self.ack.is_some())
+            .finish()
+    }
+}
+
+impl Delivery {
+    /// Acknowledges the event (a no-op when the bus needs none). An event that is not
+    /// acknowledged may be delivered again.
+    pub async fn ack(self) -> Result<(), AdapterError> {
+        match self.ack {
+            Some(ack) => ack.ack().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The acknowledgement of one [`Delivery`].
+#[async_trait]
+pub trait Acknowledge: Send + Sync {
+    /// Acknowledges the delivered event.
+    async fn ack(self: Box<Self>) -> Result<(), AdapterError>;
+}
+
+/// The events of one [`EventBus::subscribe`], in publication order.
+#[async_trait]
+pub trait BusSubscription: Send {
+    /// The next event, `None` once the bus is closed. An `Err` is one failed receive (a lost
+    /// connection, events dropped because the subscriber fell behind); later calls may
+    /// succeed.
+    async fn next(&mut self) -> Result<Option<Delivery>, AdapterError>;
+}
+
+/// Carries the events the control plane has committed to the integrations that subscribe to
+/// them: in process, or through a broker between processes.
 #[async_trait]
 pub trait EventBus: Send + Sync {
-    /// Publishes one event (at least once; consumers dedupe by id).
-    async fn publish(&self, event: &KeptnEvent) -> Result<(), AdapterError>;
-    /// The next event for this subscriber, or `None` when the bus closed.
-    async fn next(&self) -> Result<Option<KeptnEvent>, AdapterError>;
+    /// Publishes events, in order (at least once: consumers deduplicate by event id).
+    async fn publish(&self, events: &[KeptnEvent]) -> Result<(), AdapterError>;
+    /// A subscription to the events published from now on that match `subscriber`'s subjects.
+    async fn subscribe(
+        &self,
+        subscriber: &BusSubscriber,
+    ) -> Result<Box<dyn BusSubscription>, AdapterError>;
 }
 
 /// Which events to list (all filters optional; `limit` 0 means no limit).
@@ -298,63 +397,39 @@ pub struct EvaluationRecord {
     pub invalidated: bool,
 }
 
-/// Durable storage of the control plane: orchestrator state, accepted events (inbox), emitted
-/// events (outbox), the event history, projects and evaluations.
+/// Durable storage of the control plane: orchestrator state, the events it took in and emitted
+/// (history), which emitted events are not published yet (outbox), projects and evaluations.
 ///
-/// The service's guarantees rest on two methods: [`Store::accept`] makes an incoming event
-/// durable before the API answers 202, and [`Store::commit_transition`] stores the new state,
-/// marks the input processed and records the emitted events, all in one transaction. A crash at
-/// any point therefore loses no accepted event and starts no task twice: on start, the inbox
-/// replays what was accepted but not processed, and the outbox republishes what was emitted but
-/// not published (consumers deduplicate by event id).
+/// The control plane's guarantees rest on [`Store::commit`]: one transaction records the new
+/// events an orchestrator step took in (as accepted and processed), saves the state after the
+/// step, and records the events it emitted in the history and the outbox. An event is
+/// acknowledged to its sender only after that commit, so a crash at any point loses no
+/// acknowledged event and starts no task twice: on start, the outbox republishes what was
+/// emitted but not published (consumers deduplicate by event id).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Loads the last saved state (`None` on first start).
     async fn load_state(&self) -> Result<Option<State>, AdapterError>;
-    /// Durably records incoming events as accepted and unprocessed, and in the history, all in
-    /// one transaction. Per event: `false` (and nothing changed for it) when an event with its
-    /// id was accepted before.
-    async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError>;
-    /// [`Store::accept_batch`] for one event.
-    async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
-        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
-        Ok(accepted.first().copied().unwrap_or(false))
-    }
-    /// Accepted events not yet processed, oldest first (replayed on start).
+    /// Events accepted but not yet processed, oldest first. Only a database written by an
+    /// earlier version of keptn-rs (which accepted events before handling them) can hold
+    /// any; the control plane replays them on start, naming them in `processed`.
     async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
-    /// One transaction: record `accepted` (new incoming events, handled in this very transition)
-    /// as accepted and processed, save `state`, mark `processed` (events accepted earlier) as
-    /// processed, and record `emitted` in the history and the outbox (unpublished). Several
-    /// orchestrator transitions may be committed together (group commit): `state` is the state
-    /// after all. An `accepted` id the history holds already fails the whole transaction.
-    async fn commit_accepting(
+    /// One transaction: record `accepted` (new incoming events, handled in this very step) as
+    /// accepted and processed, save `state`, mark `processed` (events accepted earlier, see
+    /// [`Store::unprocessed`]) as processed, and record `emitted` in the history and the
+    /// outbox (unpublished). Several orchestrator steps may be committed together (group
+    /// commit): `state` is the state after all of them. An `accepted` id the history holds
+    /// already fails the whole transaction, and so does a `processed` id that was never
+    /// accepted; nothing of a failed transaction is kept.
+    async fn commit(
         &self,
         state: &State,
         accepted: &[KeptnEvent],
         processed: &[String],
         emitted: &[KeptnEvent],
     ) -> Result<(), AdapterError>;
-    /// [`Store::commit_accepting`] with no new events.
-    async fn commit_batch(
-        &self,
-        state: &State,
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        self.commit_accepting(state, &[], processed, emitted).await
-    }
     /// Which of `ids` the history holds (accepted or emitted), in order.
     async fn known_ids(&self, ids: &[String]) -> Result<Vec<bool>, AdapterError>;
-    /// [`Store::commit_batch`] for one transition.
-    async fn commit_transition(
-        &self,
-        state: &State,
-        processed: Option<&str>,
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
-        self.commit_batch(state, &processed, emitted).await
-    }
     /// Emitted events not yet marked published, oldest first (republished on start).
     async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError>;
     /// Marks emitted events as published.

@@ -1,4 +1,4 @@
-//! Remediation actions as [`keptn_core::ports::ActionRunner`]s (spec §4.3): the
+//! Remediation actions as [`keptn_core::ports::ActionRunner`]s: the
 //! `action.triggered` task of a remediation sequence executes the action remediation.yaml
 //! chose (`{name, action, description, value}`). Two generic runners:
 //!
@@ -20,10 +20,9 @@
 //! an unset environment variable fails the call. Secret values never appear in messages or
 //! errors (they are replaced by `***`), and headers holding them are marked sensitive.
 //!
-//! The problem: [`keptn_core::ports::ActionRunner::execute`] receives the scope and the
-//! action, not the problem. The runners offer `execute_for(scope, action, Some(problem))`, and
-//! their `execute` reads the problem the caller set for the current task with
-//! [`with_problem`] (none when not set: `{{problem.*}}` are then empty).
+//! The problem being remediated comes with the [`keptn_core::ports::ActionRequest`]; the
+//! runners also offer `execute_for(scope, action, problem)` for callers without one (no
+//! problem: `{{problem.*}}` are then empty).
 //!
 //! What it does not do: no TLS yet (reqwest is built without it, so `https://` URLs fail to
 //! connect), no retries (the orchestrator decides), no sandboxing of scripts beyond the path
@@ -36,10 +35,6 @@ mod script;
 mod tests;
 mod webhook;
 
-use std::future::Future;
-
-use keptn_core::event::Problem;
-
 pub use config::{
     BodyEscape, CallContext, DEFAULT_OUTPUT_LINES, DEFAULT_TIMEOUT, EnvSource, ScriptConfig,
     Template, ValidScriptConfig, ValidWebhookConfig, WebhookConfig,
@@ -47,21 +42,6 @@ pub use config::{
 pub use error::Error;
 pub use script::Script;
 pub use webhook::{BODY_LIMIT, Webhook};
-
-tokio::task_local! {
-    static PROBLEM: Problem;
-}
-
-/// Runs `future` (typically `runner.execute(scope, action)`) with `problem` available to the
-/// runners' `{{problem.*}}` variables and `KEPTN_PROBLEM_*` environment.
-pub async fn with_problem<F: Future>(problem: Problem, future: F) -> F::Output {
-    PROBLEM.scope(problem, future).await
-}
-
-/// The problem set by [`with_problem`] for the current task, if any.
-fn current_problem() -> Option<Problem> {
-    PROBLEM.try_with(Clone::clone).ok()
-}
 
 /// At most `limit` bytes of `text` (cut at a character boundary), with `...` when cut.
 fn truncate(text: &str, limit: usize) -> String {

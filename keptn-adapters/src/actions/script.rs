@@ -5,12 +5,12 @@ use std::process::Stdio;
 
 use async_trait::async_trait;
 use keptn_core::event::{Action, Problem};
-use keptn_core::ports::{ActionRunner, AdapterError, Scope};
+use keptn_core::ports::{ActionRequest, ActionRunner, AdapterError, Scope};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::config::{CallContext, ValidScriptConfig, is_relative_inside};
-use super::{Error, current_problem};
+use super::Error;
 
 /// Executes remediation actions by running scripts (see the module docs of [`super`]).
 #[derive(Debug, Clone)]
@@ -176,10 +176,11 @@ impl ActionRunner for Script {
         self.config.commands.contains_key(action)
     }
 
-    /// Runs [`Script::execute_for`] with the problem set by [`super::with_problem`].
-    async fn execute(&self, scope: &Scope, action: &Action) -> Result<String, AdapterError> {
-        let problem = current_problem();
-        Ok(self.execute_for(scope, action, problem.as_ref()).await?)
+    /// Runs [`Script::execute_for`] with the request's problem.
+    async fn execute(&self, request: &ActionRequest) -> Result<String, AdapterError> {
+        Ok(self
+            .execute_for(&request.scope, &request.action, Some(&request.problem))
+            .await?)
     }
 }
 

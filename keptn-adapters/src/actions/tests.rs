@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use keptn_core::event::{Action, Problem};
-use keptn_core::ports::{ActionRunner, AdapterErrorKind, Scope};
+use keptn_core::ports::{ActionRequest, ActionRunner, AdapterErrorKind, Scope};
 use serde_json::json;
 
 use super::*;
@@ -88,6 +88,14 @@ fn action(name: &str, value: serde_json::Value) -> Action {
         description: Some("Scale up".into()),
         value: Some(value),
         extra: BTreeMap::new(),
+    }
+}
+
+fn request(action: Action, problem: Problem) -> ActionRequest {
+    ActionRequest {
+        scope: scope(),
+        action,
+        problem,
     }
 }
 
@@ -179,7 +187,7 @@ async fn webhook_sends_the_rendered_request() {
 }
 
 #[tokio::test]
-async fn execute_takes_the_problem_from_with_problem() {
+async fn execute_takes_the_problem_from_the_request() {
     let (address, fake) = fake().await;
     let mut config = WebhookConfig::new(format!("http://{address}/hook"), &["127.0.0.1"]);
     config.body = Some("{{problem.title}}|{{action.value}}|{{project}}".into());
@@ -188,14 +196,12 @@ async fn execute_takes_the_problem_from_with_problem() {
     let runner: &dyn ActionRunner = &runner;
     assert!(runner.handles("webhook"));
     assert!(!runner.handles("scaling"));
-    with_problem(
-        problem(),
-        runner.execute(&scope(), &action("webhook", json!("1"))),
-    )
-    .await
-    .expect("the call succeeds");
     runner
-        .execute(&scope(), &action("webhook", json!("2")))
+        .execute(&request(action("webhook", json!("1")), problem()))
+        .await
+        .expect("the call succeeds");
+    runner
+        .execute(&request(action("webhook", json!("2")), Problem::default()))
         .await
         .expect("the call succeeds without a problem");
     let bodies: Vec<String> = requests(&fake).into_iter().map(|r| r.body).collect();
@@ -460,9 +466,9 @@ echo "to stderr" >&2"#,
     );
     let runner = script_runner(dir.path(), &[("show", "scripts/show.sh")], 10);
     assert!(runner.handles("show") && !runner.handles("scaling"));
-    let message = with_problem(
-        problem(),
-        ActionRunner::execute(&runner, &scope(), &action("show", json!({"replicas": 2}))),
+    let message = ActionRunner::execute(
+        &runner,
+        &request(action("show", json!({"replicas": 2})), problem()),
     )
     .await
     .expect("the script succeeds");

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use keptn_core::event::{Action, Problem};
-use keptn_core::ports::{ActionRunner, AdapterError, Scope};
+use keptn_core::ports::{ActionRequest, ActionRunner, AdapterError, Scope};
 
 use super::config::{BodyEscape, CallContext, EnvSource, ValidWebhookConfig, host_allowed, redact};
-use super::{Error, current_problem, truncate};
+use super::{Error, truncate};
 
 /// How much of a response body messages and errors keep.
 pub const BODY_LIMIT: usize = 512;
@@ -171,10 +171,11 @@ impl ActionRunner for Webhook {
         self.config.actions.iter().any(|handled| handled == action)
     }
 
-    /// Runs [`Webhook::execute_for`] with the problem set by [`super::with_problem`].
-    async fn execute(&self, scope: &Scope, action: &Action) -> Result<String, AdapterError> {
-        let problem = current_problem();
-        Ok(self.execute_for(scope, action, problem.as_ref()).await?)
+    /// Runs [`Webhook::execute_for`] with the request's problem.
+    async fn execute(&self, request: &ActionRequest) -> Result<String, AdapterError> {
+        Ok(self
+            .execute_for(&request.scope, &request.action, Some(&request.problem))
+            .await?)
     }
 }
 

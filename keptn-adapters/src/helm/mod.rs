@@ -67,8 +67,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use keptn_core::event::Action;
 use keptn_core::ports::{
+    ActionRequest,
     ActionRunner, AdapterError, AdapterErrorKind, ConfigRepo, Deployed, Deployer,
     DeploymentRequest, DeploymentStrategy, Scope, TrafficRouter,
 };
@@ -611,7 +611,8 @@ impl ActionRunner for Helm {
         action == "scaling"
     }
 
-    async fn execute(&self, scope: &Scope, action: &Action) -> Result<String, AdapterError> {
+    async fn execute(&self, request: &ActionRequest) -> Result<String, AdapterError> {
+        let (scope, action) = (&request.scope, &request.action);
         let value = match &action.value {
             Some(serde_json::Value::String(value)) => value.trim().parse::<i64>().ok(),
             _ => None,

@@ -866,7 +866,7 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
     };
     assert!(stub.helm.handles("scaling"));
     assert!(!stub.helm.handles("toggle-feature"));
-    let message = stub.helm.execute(&scope(), &action).await.unwrap();
+    let message = stub.helm.execute(&action_request(action)).await.unwrap();
     assert_eq!(
         message,
         "scaled the primary of service 'carts' by 2 replicas (1 deployments)"
@@ -880,7 +880,7 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
         value: Some(serde_json::Value::from(2)),
         ..Default::default()
     };
-    let error = stub.helm.execute(&scope(), &bad).await.unwrap_err();
+    let error = stub.helm.execute(&action_request(bad)).await.unwrap_err();
     assert_eq!(error.kind, AdapterErrorKind::Invalid);
     assert_eq!(
         error.message,
@@ -1063,4 +1063,12 @@ async fn strategy_switch_regenerates_and_kube_context_is_passed() {
     }
     assert!(lines[0].contains(" --timeout 10m0s "), "{calls}");
     assert_eq!(stub.stored_weights(), (100, 0));
+}
+
+fn action_request(action: keptn_core::event::Action) -> keptn_core::ports::ActionRequest {
+    keptn_core::ports::ActionRequest {
+        scope: scope(),
+        action,
+        problem: keptn_core::event::Problem::default(),
+    }
 }

@@ -1324,6 +1324,7 @@ async fn test_runner_port_reports_or_refuses_real_user() {
         scope: scope(),
         strategy: strategy.into(),
         target: url.clone(),
+        git_commit_id: None,
     };
     let report = runner.run(&request("performance")).await.expect("ran");
     assert!(!report.passed);

@@ -487,6 +487,7 @@ fn test_request(strategy: &str, target: &str) -> TestRequest {
         },
         strategy: strategy.into(),
         target: target.into(),
+        git_commit_id: None,
     }
 }
 

@@ -27,7 +27,7 @@ pub use payload::{
     Action, Approval, ApprovalStrategy, ConfigurationChange, Deployment, Evaluation, GetAction,
     GetSli, IndicatorValue, Problem, Release, Rollback, Test,
 };
-pub use time::{Timestamp, format_rfc3339};
+pub use time::{Timestamp, format_rfc3339, parse_rfc3339};
 
 use crate::Error;
 
@@ -387,13 +387,20 @@ impl EventData {
     pub fn payload<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         match self.fields.get(key) {
             None => Ok(None),
-            Some(value) => serde_json::from_value(value.clone())
+            Some(value) => T::deserialize(value)
                 .map(Some)
                 .map_err(|source| Error::InvalidEventData {
                     field: key.to_owned(),
                     message: source.to_string(),
                 }),
         }
+    }
+
+    /// The payload named `key` as `T`, or `T::default()` when it is absent or does not have
+    /// `T`'s shape: for readers that treat a malformed payload like a missing one, as Keptn's
+    /// services did.
+    pub fn payload_or_default<T: serde::de::DeserializeOwned + Default>(&self, key: &str) -> T {
+        self.payload(key).ok().flatten().unwrap_or_default()
     }
 
     /// Stores `payload` under `key`, replacing what was there.

@@ -1,4 +1,5 @@
-//! Task payloads (spec §2.4): the object named after the task inside `data`.
+//! Task payloads: the object named after the task inside `data` (`data.deployment`,
+//! `data.test`, ...), with the fields Keptn's services read and write.
 //!
 //! Every payload keeps fields it does not know in `extra`, so decoding and encoding again loses
 //! nothing. Payloads are decoded on demand with [`super::EventData::payload`]; the event itself
@@ -36,6 +37,10 @@ pub struct Deployment {
         skip_serializing_if = "Option::is_none"
     )]
     pub deployment_names: Option<Vec<String>>,
+    /// `canaryweight` (strategy `canary`): the new version's first share of the traffic, a
+    /// percentage as a number or a string (`20`, `"20%"`); kept as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canaryweight: Option<Value>,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -148,6 +153,9 @@ pub struct GetSli {
         skip_serializing_if = "Option::is_none"
     )]
     pub sli_provider: Option<String>,
+    /// The deployment the SLIs are about (`canary`, `primary`, `direct`), triggered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
     /// Range start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
@@ -200,9 +208,13 @@ pub struct Approval {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// `data.release` (no fields of its own; release uses `deployment`).
+/// `data.release` (release uses `deployment` for the strategy).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Release {
+    /// `canaryweight` (strategy `canary`): below 100, the release is a step that shifts this
+    /// share of the traffic to the canary; kept as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canaryweight: Option<Value>,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,

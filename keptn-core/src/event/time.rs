@@ -50,6 +50,13 @@ pub fn format_rfc3339(timestamp: Timestamp) -> String {
     res
 }
 
+/// Parses an RFC 3339 time (`2021-01-15T15:09:46.268Z`, any offset); `None` when the text is
+/// not one or names a time before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    u64::try_from(time.timestamp_millis()).ok().map(Timestamp)
+}
+
 /// Appends the last `width` decimal digits of `value`, zero-padded.
 fn push_digits(res: &mut String, value: u64, width: u32) {
     for position in (0..width).rev() {
