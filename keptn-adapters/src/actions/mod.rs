@@ -11,6 +11,8 @@
 //!   scope, action and problem in its environment, in the base directory, killed (with the
 //!   processes it started) at its time limit. A non-zero exit is an error with the exit code
 //!   and the output's last lines; on success those lines are the message.
+//! - [`RepoScripts`]: the same scripts, read from the project's configuration repository
+//!   (service, stage, then project level) and checked out under a work directory for each run.
 //!
 //! Templates (webhook `url`, `headers`, `body`) use `{{project}}`, `{{stage}}`,
 //! `{{service}}`, `{{problem.title}}`, `{{problem.id}}`, `{{problem.state}}`,
@@ -30,6 +32,7 @@
 
 mod config;
 mod error;
+mod repo;
 mod script;
 #[cfg(test)]
 mod tests;
@@ -40,6 +43,7 @@ pub use config::{
     Template, ValidScriptConfig, ValidWebhookConfig, WebhookConfig,
 };
 pub use error::Error;
+pub use repo::RepoScripts;
 pub use script::Script;
 pub use webhook::{BODY_LIMIT, Webhook};
 

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use keptn_core::event::Timestamp;
 use keptn_core::ports::{
-    AdapterError, AdapterErrorKind, Scope, TestReport, TestRequest, TestRunner,
+    AdapterError, Scope, TestReport, TestRequest, TestRunner,
 };
 use tokio::process::Command;
 use tokio::sync::OnceCell;
@@ -1008,8 +1008,13 @@ pub struct JMeterRunner {
 
 #[async_trait]
 impl TestRunner for JMeterRunner {
-    /// Runs the test; `real-user` is an [`AdapterErrorKind::Invalid`] error, since the port
-    /// has no way to say "send nothing".
+    /// Every strategy but `real-user`, which jmeter-service ignored.
+    fn handles(&self, strategy: &str) -> bool {
+        !strategy.eq_ignore_ascii_case(REAL_USER)
+    }
+
+    /// Runs the test; `real-user` is an [`AdapterErrorKind::Invalid`] error (callers ask
+    /// [`TestRunner::handles`] first).
     async fn run(&self, request: &TestRequest) -> Result<TestReport, AdapterError> {
         let outcome = self
             .jmeter
@@ -1023,13 +1028,7 @@ impl TestRunner for JMeterRunner {
             .await?;
         match outcome {
             Outcome::Tested(run) => Ok(run.report),
-            Outcome::NotHandled => Err(AdapterError::new(
-                AdapterErrorKind::Invalid,
-                format!(
-                    "test strategy '{}' is not handled by jmeter (jmeter-service answered it with no event)",
-                    request.strategy
-                ),
-            )),
+            Outcome::NotHandled => Err(super::repo::not_handled(&request.strategy)),
         }
     }
 }

@@ -67,6 +67,7 @@ mod client;
 mod config;
 mod error;
 mod jtl;
+mod repo;
 #[cfg(test)]
 mod tests;
 mod workloads;
@@ -81,6 +82,7 @@ pub use config::{
     HealthcheckConfig, ValidConfig,
 };
 pub use error::Error;
+pub use repo::{RepoJMeter, WORKLOADS_FILE};
 pub use jtl::{Stats, Summary, last_summary_line, parse_jtl, parse_summary};
 pub use workloads::{WORKLOADS_SPEC_VERSION, Workload, Workloads, default_workloads};
 

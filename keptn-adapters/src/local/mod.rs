@@ -1,6 +1,6 @@
 //! The local platform: services run as local processes behind a weighted reverse proxy, the
-//! way Keptn's helm-service ran them as Deployments behind an Istio VirtualService (spec
-//! §4.5), on one machine without Kubernetes.
+//! way Keptn's helm-service ran them as Deployments behind an Istio VirtualService, on one
+//! machine without Kubernetes.
 //!
 //! - [`LocalDeployer`] implements [`keptn_core::ports::Deployer`]: it reads the service's
 //!   [`Spec`] (`local.yaml`, from the configuration repository at the sequence's commit),
@@ -15,6 +15,8 @@
 //!   the canary weight of a service's router.
 //! - [`EmbeddedSli`] implements [`keptn_core::ports::SliProvider`] on the routers' own
 //!   request records.
+//! - [`LocalActions`] implements [`keptn_core::ports::ActionRunner`]: remediation's
+//!   `scaling`, `toggle-feature` and `rollback` on the platform's services.
 //! - Every router's requests are served as Istio-named Prometheus metrics on
 //!   [`LocalPlatform::telemetry_url`]`/metrics`, so `sli.yaml` queries for Istio work too.
 //!
@@ -50,6 +52,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod client;
 mod config;
 mod error;
@@ -79,6 +82,7 @@ use client::{HttpClient, http_client, text_response};
 pub use config::{
     Config, DEFAULT_MAX_RECORDS, DEFAULT_ROUTER_BASE_PORT, DEFAULT_TELEMETRY_LISTEN, ValidConfig,
 };
+pub use actions::LocalActions;
 pub use error::Error;
 use process::{Launch, Replica, resolve_command};
 use router::{Backends, Router, Routes, lock};

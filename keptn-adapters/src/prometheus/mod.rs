@@ -1,5 +1,5 @@
 //! SLI values from Prometheus: [`keptn_core::ports::SliProvider`] on the Prometheus HTTP API,
-//! with the queries of Keptn's `sli.yaml` (spec §4.4, what Keptn's prometheus-service did for
+//! with the queries of Keptn's `sli.yaml` (what Keptn's prometheus-service did for
 //! `get-sli.triggered`).
 //!
 //! For each requested indicator the adapter takes its query from the sli.yaml
@@ -26,7 +26,9 @@
 //!   config repo, at the sequence's commit), [`Prometheus::get_slis_for`] a parsed and, if
 //!   wanted, merged [`SliConfig`] (project level [`SliConfig::overridden_by`] stage level
 //!   overridden by service level, as Keptn merged them).
-//! - The [`SliProvider`] implementation uses the indicators set for the request's project
+//! - [`RepoSli`] reads them from the configuration repository for each request: the
+//!   project's, the stage's and the service's `prometheus/sli.yaml`, merged.
+//! - The [`SliProvider`] implementation of [`Prometheus`] itself uses the indicators set for the request's project
 //!   ([`Prometheus::set_project_sli`]), else those given at construction
 //!   ([`Prometheus::with_sli`]); with neither, every SLI fails as not defined.
 //!
@@ -49,6 +51,7 @@
 mod client;
 mod config;
 mod error;
+mod repo;
 pub mod rules;
 mod sli;
 #[cfg(test)]
@@ -67,6 +70,7 @@ use tokio::task::JoinSet;
 use client::QueryClient;
 pub use config::{Config, DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, ValidConfig};
 pub use error::Error;
+pub use repo::{RepoSli, SLI_FILE};
 use error::failure_message;
 pub use sli::{SLI_SPEC_VERSION, SliConfig};
 

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 pub use payload::{
     Action, Approval, ApprovalStrategy, ConfigurationChange, Deployment, Evaluation, GetAction,
-    GetSli, IndicatorValue, Problem, Release, Rollback, Test,
+    GetSli, Problem, Release, Rollback, Test,
 };
 pub use time::{Timestamp, format_rfc3339, parse_rfc3339};
 

@@ -124,25 +124,6 @@ pub struct Evaluation {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// One SLI value in `get-sli.finished`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IndicatorValue {
-    /// SLI name.
-    pub metric: String,
-    /// Value, kept as JSON.
-    #[serde(default)]
-    pub value: Value,
-    /// Whether retrieval succeeded.
-    #[serde(default)]
-    pub success: bool,
-    /// Error message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Unknown fields.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
-}
-
 /// `data.get-sli`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetSli {
@@ -172,13 +153,13 @@ pub struct GetSli {
         skip_serializing_if = "Option::is_none"
     )]
     pub custom_filters: Option<Vec<Value>>,
-    /// Values (finished).
+    /// Values (finished), in keptn-slo's shape (`{metric, value, success, message}`).
     #[serde(
         rename = "indicatorValues",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub indicator_values: Option<Vec<IndicatorValue>>,
+    pub indicator_values: Option<Vec<keptn_slo::SliValue>>,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
