@@ -1,8 +1,11 @@
 //! keptn-cli: the `keptn` command.
 //!
 //! Offline commands (`keptn evaluate`, `keptn shipyard validate|simulate|convert`) run the
-//! pure libraries on local files. The control-plane client and `keptn serve` come with later
-//! issues. `main.rs` only parses arguments and maps [`Exit`] and errors to exit codes.
+//! pure libraries on local files; the client commands (`keptn auth`, `create`, `trigger`,
+//! `get`, `send`, `approve`, ...) talk to a control plane's API; `keptn serve` runs the control
+//! plane of keptn-service behind that API, with the integrations of the uniform wired to the
+//! adapters of keptn-adapters; `keptn quickstart` runs the tutorial end to end. `main.rs` only
+//! parses arguments and maps [`Exit`] and errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 an unexpected failure; 2 invalid input (with a located message on
 //! stderr); 3 a result at or below `--fail-on`.
@@ -10,6 +13,7 @@
 pub mod client;
 pub mod demo;
 pub mod evaluate;
+pub mod log;
 pub mod monitoring;
 pub mod quickstart;
 pub mod serve;

@@ -187,6 +187,7 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         database: None,
         listen: "127.0.0.1:0".parse().context("loopback address")?,
         uniform,
+        uniform_file: Some((uniform_path.clone(), uniform_text.clone())),
         orchestrator,
     })?;
     let endpoint = format!("http://{}", control_plane.started.addr);

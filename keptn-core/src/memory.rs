@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use crate::event::KeptnEvent;
 use crate::orchestrator::State;
 use crate::ports::{
-    AdapterError, AdapterErrorKind, ConfigRepo, EvaluationRecord, EventFilter, ProjectRecord,
-    Store,
+    AdapterError, AdapterErrorKind, ConfigRepo, EvaluationRecord, EventFilter, ProjectRecord, Store,
 };
 
 /// One event of the history with its flags.
@@ -72,7 +71,9 @@ fn not_found(message: String) -> AdapterError {
 
 fn matches(event: &KeptnEvent, filter: &EventFilter) -> bool {
     let is = |wanted: &Option<String>, actual: Option<&str>| {
-        wanted.as_deref().is_none_or(|wanted| actual == Some(wanted))
+        wanted
+            .as_deref()
+            .is_none_or(|wanted| actual == Some(wanted))
     };
     let event_type = event.event_type.to_string();
     is(&filter.keptn_context, event.keptn_context.as_deref())
@@ -204,7 +205,9 @@ impl Store for MemoryStore {
         }
         let mut record = project.clone();
         let mut seen = HashSet::new();
-        record.services.retain(|service| seen.insert(service.clone()));
+        record
+            .services
+            .retain(|service| seen.insert(service.clone()));
         data.projects.insert(project.name.clone(), record);
         Ok(())
     }
@@ -323,10 +326,7 @@ impl MemoryConfigRepo {
 }
 
 /// The path of a file inside its branch; a path that leaves the repository is invalid.
-fn repository_file(
-    service: Option<&str>,
-    path: &str,
-) -> Result<String, AdapterError> {
+fn repository_file(service: Option<&str>, path: &str) -> Result<String, AdapterError> {
     let path = path.trim_start_matches('/');
     let invalid = path.is_empty()
         || path

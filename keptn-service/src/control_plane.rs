@@ -4,9 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use keptn_core::event::{EventType, KeptnEvent};
-use keptn_core::orchestrator::{
-    Config as OrchestratorConfig, Control, Input, Orchestrator, State,
-};
+use keptn_core::orchestrator::{Config as OrchestratorConfig, Control, Input, Orchestrator, State};
 use keptn_core::ports::{ConfigRepo, EventBus, EventFilter, Store};
 use keptn_core::shipyard::Shipyard;
 use tokio::sync::{Mutex, broadcast, watch};
@@ -353,7 +351,10 @@ impl ControlPlane {
 
     /// Aborts, pauses or resumes sequences; returns once that is committed.
     pub async fn control(&self, control: Control) -> Result<(), Error> {
-        self.inner.engine.submit(Input::Control(control), None).await
+        self.inner
+            .engine
+            .submit(Input::Control(control), None)
+            .await
     }
 
     /// Asks the loop to look at its timers now (after moving a [`crate::ManualClock`]).

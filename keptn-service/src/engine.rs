@@ -104,7 +104,11 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Submits an input and waits until its transition is committed.
-    pub(crate) async fn submit(&self, input: Input, processed: Option<String>) -> Result<(), Error> {
+    pub(crate) async fn submit(
+        &self,
+        input: Input,
+        processed: Option<String>,
+    ) -> Result<(), Error> {
         let (done, committed) = oneshot::channel();
         self.requests
             .send(Request::Input {
@@ -437,10 +441,7 @@ async fn run(
                     .is_some_and(|task| task.triggered_id == triggered_id)
             });
             if !still_current && let Some((task, sent)) = in_flight.remove(&triggered_id) {
-                metrics.observe_task(
-                    &task,
-                    Duration::from_millis(clock.now().millis_since(sent)),
-                );
+                metrics.observe_task(&task, Duration::from_millis(clock.now().millis_since(sent)));
             }
         }
         if in_flight.len() > MAX_IN_FLIGHT {

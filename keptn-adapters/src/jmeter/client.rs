@@ -10,9 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use keptn_core::event::Timestamp;
-use keptn_core::ports::{
-    AdapterError, Scope, TestReport, TestRequest, TestRunner,
-};
+use keptn_core::ports::{AdapterError, Scope, TestReport, TestRequest, TestRunner};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 

@@ -82,8 +82,8 @@ pub use config::{
     HealthcheckConfig, ValidConfig,
 };
 pub use error::Error;
-pub use repo::{RepoJMeter, WORKLOADS_FILE};
 pub use jtl::{Stats, Summary, last_summary_line, parse_jtl, parse_summary};
+pub use repo::{RepoJMeter, WORKLOADS_FILE};
 pub use workloads::{WORKLOADS_SPEC_VERSION, Workload, Workloads, default_workloads};
 
 /// The strategy that runs before every other one (and whose workload checks the target).

@@ -78,11 +78,11 @@ use keptn_core::ports::{
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use actions::LocalActions;
 use client::{HttpClient, http_client, text_response};
 pub use config::{
     Config, DEFAULT_MAX_RECORDS, DEFAULT_ROUTER_BASE_PORT, DEFAULT_TELEMETRY_LISTEN, ValidConfig,
 };
-pub use actions::LocalActions;
 pub use error::Error;
 use process::{Launch, Replica, resolve_command};
 use router::{Backends, Router, Routes, lock};

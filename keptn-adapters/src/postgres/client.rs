@@ -724,7 +724,10 @@ impl Store for Postgres {
 /// replaces them.
 #[cfg(test)]
 impl Postgres {
-    pub(crate) async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError> {
+    pub(crate) async fn accept_batch(
+        &self,
+        events: &[KeptnEvent],
+    ) -> Result<Vec<bool>, AdapterError> {
         Ok(self.accept_batch_inner(events).await?)
     }
 

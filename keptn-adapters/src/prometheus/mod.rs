@@ -70,8 +70,8 @@ use tokio::task::JoinSet;
 use client::QueryClient;
 pub use config::{Config, DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, ValidConfig};
 pub use error::Error;
-pub use repo::{RepoSli, SLI_FILE};
 use error::failure_message;
+pub use repo::{RepoSli, SLI_FILE};
 pub use sli::{SLI_SPEC_VERSION, SliConfig};
 
 /// `$DEPLOYMENT` when the request names no deployment and has no `deployment` label.

@@ -818,7 +818,10 @@ impl Store for Sqlite {
 /// replaces them.
 #[cfg(test)]
 impl Sqlite {
-    pub(crate) async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError> {
+    pub(crate) async fn accept_batch(
+        &self,
+        events: &[KeptnEvent],
+    ) -> Result<Vec<bool>, AdapterError> {
         Ok(self.accept_batch_inner(events).await?)
     }
 

@@ -14,13 +14,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use keptn_core::event::{EventType, KeptnEvent, SequenceEventKind};
-use keptn_core::orchestrator::{Control, ControlAction, ExecutionStatus, Input};
-use keptn_core::ports::{AdapterError, AdapterErrorKind, ConfigRepo, EventFilter, ProjectRecord};
+use keptn_core::orchestrator::{Control, ControlAction, ExecutionStatus};
+use keptn_core::ports::{AdapterError, AdapterErrorKind, EventFilter, ProjectRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
-use super::intake::{Intake, Received};
+use keptn_service::{ControlPlane, Received};
 
 /// The largest request body accepted (Keptn's distributor allowed 64 KB; shipyards and
 /// resources get more room).
@@ -31,10 +31,8 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     /// The API token.
     pub token: Arc<String>,
-    /// The event intake (store, orchestration loop, metrics).
-    pub intake: Intake,
-    /// The configuration repositories (shipyard, slo.yaml, sli.yaml, charts...).
-    pub config: Arc<dyn ConfigRepo>,
+    /// The control plane: intake, state, store, configuration repositories, metrics.
+    pub control_plane: ControlPlane,
     /// The local platform, when the uniform runs it.
     pub platform: Option<keptn_adapters::local::LocalPlatform>,
 }
@@ -140,6 +138,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<keptn_service::Error> for ApiError {
+    fn from(err: keptn_service::Error) -> Self {
+        match err {
+            keptn_service::Error::Stopped => ApiError::Unavailable(err.to_string()),
+            other => ApiError::Internal(error_text(&other)),
+        }
+    }
+}
+
+/// An error and its causes, joined with `": "`.
+fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<AdapterError> for ApiError {
     fn from(err: AdapterError) -> Self {
         match err.kind {
@@ -193,7 +212,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.intake.metrics.render(),
+        super::metrics::render(state.control_plane.metrics()),
     )
         .into_response()
 }
@@ -207,14 +226,10 @@ async fn post_event(
 ) -> Result<Response, ApiError> {
     let mut event = parse_event(&headers, &body)?;
     check_event(&event)?;
-    Intake::normalise(&mut event);
+    keptn_service::normalise(&mut event, state.control_plane.now());
     let keptn_context = event.keptn_context.clone().unwrap_or_default();
     let id = event.id.clone();
-    let received = state
-        .intake
-        .receive(event)
-        .await
-        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    let received = state.control_plane.accept(event).await?;
     let status = match received {
         Received::Accepted | Received::Duplicate => StatusCode::ACCEPTED,
     };
@@ -362,11 +377,11 @@ async fn alertmanager(
             }
         };
         let event_type = event.event_type.to_string();
-        let outcome = match state.intake.receive(event).await {
+        let outcome = match state.control_plane.accept(event).await {
             Ok(Received::Accepted) => "accepted",
             Ok(Received::Duplicate) => "duplicate",
             Err(err) => {
-                results.push(json!({ "keptnContext": keptn_context, "error": format!("{err:#}") }));
+                results.push(json!({ "keptnContext": keptn_context, "error": error_text(&err) }));
                 continue;
             }
         };
@@ -398,7 +413,7 @@ async fn get_events(
         service: query.service,
         limit: query.limit,
     };
-    let events = state.intake.store.events(&filter).await?;
+    let events = state.control_plane.store().events(&filter).await?;
     let events: Vec<Value> = events
         .iter()
         .map(|event| serde_json::from_str(&event.to_json()).expect("an event's JSON parses"))
@@ -478,7 +493,7 @@ async fn create_project(
         git_remote_url: request.git_remote_url,
         services: Vec::new(),
     };
-    state.intake.store.create_project(&record).await?;
+    state.control_plane.store().create_project(&record).await?;
     if let Some(url) = record
         .git_remote_url
         .as_deref()
@@ -491,7 +506,8 @@ async fn create_project(
         );
         let upstream = match with_credentials {
             Ok(upstream) => state
-                .config
+                .control_plane
+                .config_repo()
                 .set_upstream(&request.name, &upstream)
                 .await
                 .map_err(ApiError::from),
@@ -499,12 +515,17 @@ async fn create_project(
         };
         if let Err(err) = upstream {
             // A project whose upstream cannot be used is not created.
-            let _ = state.intake.store.delete_project(&request.name).await;
+            let _ = state
+                .control_plane
+                .store()
+                .delete_project(&request.name)
+                .await;
             return Err(err);
         }
     }
     state
-        .config
+        .control_plane
+        .config_repo()
         .write(
             &request.name,
             None,
@@ -514,17 +535,9 @@ async fn create_project(
         )
         .await?;
     state
-        .intake
-        .engine
-        .submit(
-            Input::SetShipyard {
-                project: request.name.clone(),
-                shipyard: parsed.shipyard,
-            },
-            None,
-        )
-        .await
-        .map_err(|err| ApiError::Unavailable(format!("{err:#}")))?;
+        .control_plane
+        .set_shipyard(&request.name, parsed.shipyard)
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({ "name": request.name }))).into_response())
 }
 
@@ -538,7 +551,7 @@ fn project_json(project: &ProjectRecord) -> Value {
 }
 
 async fn list_projects(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let projects = state.intake.store.projects().await?;
+    let projects = state.control_plane.store().projects().await?;
     Ok(Json(
         json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() }),
     ))
@@ -546,8 +559,8 @@ async fn list_projects(State(state): State<AppState>) -> Result<Json<Value>, Api
 
 async fn find_project(state: &AppState, name: &str) -> Result<ProjectRecord, ApiError> {
     state
-        .intake
-        .store
+        .control_plane
+        .store()
         .projects()
         .await?
         .into_iter()
@@ -567,7 +580,7 @@ async fn delete_project(
     Path(project): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     find_project(&state, &project).await?;
-    state.intake.store.delete_project(&project).await?;
+    state.control_plane.store().delete_project(&project).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -590,8 +603,8 @@ async fn create_service(
     }
     find_project(&state, &project).await?;
     state
-        .intake
-        .store
+        .control_plane
+        .store()
         .create_service(&project, &request.service_name)
         .await?;
     Ok(StatusCode::CREATED)
@@ -621,7 +634,7 @@ async fn list_sequences(
         service: query.service.clone(),
         ..EventFilter::default()
     };
-    let events = state.intake.store.events(&filter).await?;
+    let events = state.control_plane.store().events(&filter).await?;
     // Keyed by (context, stage, sequence): the trigger, then the finish if any.
     let mut runs: BTreeMap<(String, String, String), (KeptnEvent, Option<KeptnEvent>)> =
         BTreeMap::new();
@@ -671,7 +684,7 @@ async fn list_sequences(
             _ => {}
         }
     }
-    let orchestrator_state = state.intake.engine.read_state().await;
+    let orchestrator_state = state.control_plane.read_state().await;
     let mut sequences: Vec<Value> = runs
         .into_iter()
         .map(|((keptn_context, stage, sequence), (trigger, finished))| {
@@ -761,12 +774,7 @@ async fn control_sequence(
         stage: request.stage,
         action,
     };
-    state
-        .intake
-        .engine
-        .submit(Input::Control(control), None)
-        .await
-        .map_err(|err| ApiError::Unavailable(format!("{err:#}")))?;
+    state.control_plane.control(control).await?;
     Ok(StatusCode::OK)
 }
 
@@ -805,7 +813,8 @@ async fn add_resources(
             })?;
         let uri = resource.resource_uri.trim_start_matches('/');
         commit = state
-            .config
+            .control_plane
+            .config_repo()
             .write(project, stage, service, uri, &content)
             .await?;
     }
@@ -821,7 +830,8 @@ async fn get_resource(
     commit: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
     let content = state
-        .config
+        .control_plane
+        .config_repo()
         .read(project, stage, service, uri, commit)
         .await?;
     Ok(Json(json!({
@@ -946,13 +956,9 @@ async fn trigger_evaluation(
     data.fields
         .insert("evaluation".to_owned(), Value::Object(evaluation));
     let mut event = KeptnEvent::new("", "keptn-api", event_type, data);
-    Intake::normalise(&mut event);
+    keptn_service::normalise(&mut event, state.control_plane.now());
     let keptn_context = event.keptn_context.clone().unwrap_or_default();
-    state
-        .intake
-        .receive(event)
-        .await
-        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    state.control_plane.accept(event).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "keptnContext": keptn_context })),
@@ -973,8 +979,8 @@ async fn list_evaluations(
     Query(query): Query<LimitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let records = state
-        .intake
-        .store
+        .control_plane
+        .store()
         .evaluations(&project, &stage, &service, query.limit)
         .await?;
     let evaluations: Vec<Value> = records
@@ -1005,7 +1011,7 @@ async fn waiting_approvals(
     stage: &str,
     query: &ApprovalQuery,
 ) -> Vec<(String, String, String)> {
-    let orchestrator_state = state.intake.engine.read_state().await;
+    let orchestrator_state = state.control_plane.read_state().await;
     orchestrator_state
         .executions
         .values()
@@ -1087,8 +1093,8 @@ async fn answer_approval(
         ..EventFilter::default()
     };
     let trigger = state
-        .intake
-        .store
+        .control_plane
+        .store()
         .events(&filter)
         .await?
         .into_iter()
@@ -1110,20 +1116,18 @@ async fn answer_approval(
             "declined".to_owned()
         }
     });
-    let mut finished = super::integrations::answer(
-        "keptn-cli",
+    let mut finished = keptn_core::answer::finished(
         &trigger,
-        keptn_core::event::TaskEventKind::Finished,
-        Some(result),
+        "keptn-cli",
+        result,
         Some(message),
+        state.control_plane.now(),
     )
     .ok_or_else(|| ApiError::Internal("the approval trigger is not a task event".to_owned()))?;
-    finished.id = uuid::Uuid::now_v7().to_string();
-    state
-        .intake
-        .receive(finished)
-        .await
-        .map_err(|err| ApiError::Internal(format!("{err:#}")))?;
+    // A person may answer again (approve after a decline was refused, say): each answer is
+    // an event of its own.
+    finished.id = String::new();
+    state.control_plane.accept(finished).await?;
     Ok(Json(
         json!({ "keptnContext": keptn_context, "approved": answer.approve }),
     ))
@@ -1164,13 +1168,13 @@ async fn open_triggered_events(
         ..EventFilter::default()
     };
     let triggered = state
-        .intake
-        .store
+        .control_plane
+        .store()
         .events(&filter(event_type.clone()))
         .await?;
     let finished = state
-        .intake
-        .store
+        .control_plane
+        .store()
         .events(&filter(format!("sh.keptn.event.{task}.finished")))
         .await?;
     let answered: std::collections::BTreeSet<&str> = finished

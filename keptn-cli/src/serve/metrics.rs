@@ -1,177 +1,135 @@
-//! `/metrics`: what the control plane does, in the Prometheus text format.
+//! `/metrics`: the control plane's counters ([`keptn_service::MetricsSnapshot`]) in the
+//! Prometheus text format, through the Prometheus project's own client.
 
-use std::time::Duration;
-
-use keptn_core::event::{EventType, KeptnEvent, SequenceEventKind};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TypeLabel {
-    r#type: String,
+use keptn_service::{Histogram, MetricsSnapshot};
+
+/// The text exposition of `snapshot`, every name prefixed `keptn_`.
+pub fn render(snapshot: MetricsSnapshot) -> String {
+    let mut registry = Registry::with_prefix("keptn");
+    registry.register_collector(Box::new(Snapshot(snapshot)));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("writing to a String cannot fail");
+    text
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabel {
-    result: String,
+#[derive(Debug)]
+struct Snapshot(MetricsSnapshot);
+
+fn counters(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &[(String, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, count) in counts {
+        let labels = [(label.to_owned(), value.clone())];
+        ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TaskLabel {
-    task: String,
+fn histogram(
+    encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    histogram: &Histogram,
+) -> Result<(), std::fmt::Error> {
+    let mut cumulative = 0;
+    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(histogram.counts.len());
+    for (bucket_idx, count) in histogram.counts.iter().enumerate() {
+        cumulative += count;
+        let bound = histogram
+            .bounds
+            .get(bucket_idx)
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        buckets.push((bound, cumulative));
+    }
+    let mut encoder = encoder;
+    encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        histogram.sum,
+        histogram.count,
+        &buckets,
+        None,
+    )
 }
 
-/// The service's metrics.
-pub struct Metrics {
-    registry: Registry,
-    events_in: Family<TypeLabel, Counter>,
-    events_out: Family<TypeLabel, Counter>,
-    sequences_finished: Family<ResultLabel, Counter>,
-    transition_seconds: Histogram,
-    store_commit_seconds: Histogram,
-    running_executions: Gauge,
-    queued_executions: Gauge,
-    task_seconds: Family<TaskLabel, Histogram>,
-}
-
-impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("keptn");
-        let events_in = Family::<TypeLabel, Counter>::default();
-        registry.register(
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snapshot = &self.0;
+        counters(
+            &mut encoder,
             "events_received",
             "Events accepted by the API, by type",
-            events_in.clone(),
-        );
-        let events_out = Family::<TypeLabel, Counter>::default();
-        registry.register(
+            "type",
+            &snapshot.events_received,
+        )?;
+        counters(
+            &mut encoder,
             "events_emitted",
             "Events emitted by the orchestrator, by type",
-            events_out.clone(),
-        );
-        let sequences_finished = Family::<ResultLabel, Counter>::default();
-        registry.register(
+            "type",
+            &snapshot.events_emitted,
+        )?;
+        counters(
+            &mut encoder,
             "sequences_finished",
             "Sequences that finished, by result",
-            sequences_finished.clone(),
-        );
-        let transition_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
-        registry.register(
-            "orchestrator_transition_seconds",
-            "Time to handle one input, commit it and publish its events",
-            transition_seconds.clone(),
-        );
-        let store_commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
-        registry.register(
-            "store_commit_seconds",
-            "Time of the store transaction of one transition",
-            store_commit_seconds.clone(),
-        );
-        let running_executions = Gauge::default();
-        registry.register(
-            "sequence_executions",
-            "Sequence executions that have not ended (running, queued or waiting)",
-            running_executions.clone(),
-        );
-        let queued_executions = Gauge::default();
-        registry.register(
-            "sequence_executions_queued",
-            "Sequence executions waiting for their stage and service to be free",
-            queued_executions.clone(),
-        );
-        let task_seconds = Family::<TaskLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.001, 2.0, 20))) as fn() -> Histogram,
-        );
-        registry.register(
+            "result",
+            &snapshot.sequences_finished,
+        )?;
+        histogram(
+            encoder.encode_descriptor(
+                "orchestrator_transition_seconds",
+                "Time to handle one input, commit it and publish its events",
+                None,
+                MetricType::Histogram,
+            )?,
+            &snapshot.transition_seconds,
+        )?;
+        histogram(
+            encoder.encode_descriptor(
+                "store_commit_seconds",
+                "Time of the store transaction of one transition",
+                None,
+                MetricType::Histogram,
+            )?,
+            &snapshot.store_commit_seconds,
+        )?;
+        ConstGauge::new(i64::try_from(snapshot.executions).unwrap_or(i64::MAX)).encode(
+            encoder.encode_descriptor(
+                "sequence_executions",
+                "Sequence executions that have not ended (running, queued or waiting)",
+                None,
+                MetricType::Gauge,
+            )?,
+        )?;
+        ConstGauge::new(i64::try_from(snapshot.queued_executions).unwrap_or(i64::MAX)).encode(
+            encoder.encode_descriptor(
+                "sequence_executions_queued",
+                "Sequence executions waiting for their stage and service to be free",
+                None,
+                MetricType::Gauge,
+            )?,
+        )?;
+        let mut tasks = encoder.encode_descriptor(
             "task_duration_seconds",
             "Time from a task's .triggered to the .finished that completed it, by task",
-            task_seconds.clone(),
-        );
-        Metrics {
-            registry,
-            queued_executions,
-            task_seconds,
-            events_in,
-            events_out,
-            sequences_finished,
-            transition_seconds,
-            store_commit_seconds,
-            running_executions,
+            None,
+            MetricType::Histogram,
+        )?;
+        for (task, durations) in &snapshot.task_duration_seconds {
+            let labels = [("task".to_owned(), task.clone())];
+            histogram(tasks.encode_family(&labels)?, durations)?;
         }
-    }
-
-    /// Counts an accepted event.
-    pub fn event_in(&self, event: &KeptnEvent) {
-        self.events_in
-            .get_or_create(&TypeLabel {
-                r#type: event.event_type.to_string(),
-            })
-            .inc();
-    }
-
-    /// Counts an emitted event (and a finished sequence).
-    pub fn event_out(&self, event: &KeptnEvent) {
-        self.events_out
-            .get_or_create(&TypeLabel {
-                r#type: event.event_type.to_string(),
-            })
-            .inc();
-        if let EventType::Sequence {
-            kind: SequenceEventKind::Finished,
-            ..
-        } = &event.event_type
-        {
-            let result = event
-                .data
-                .result
-                .as_ref()
-                .map_or("", |result| result.as_str())
-                .to_owned();
-            self.sequences_finished
-                .get_or_create(&ResultLabel { result })
-                .inc();
-        }
-    }
-
-    /// Records one transition.
-    pub fn observe_transition(&self, elapsed: Duration, n_executions: usize, n_queued: usize) {
-        self.transition_seconds.observe(elapsed.as_secs_f64());
-        self.running_executions
-            .set(i64::try_from(n_executions).unwrap_or(i64::MAX));
-        self.queued_executions
-            .set(i64::try_from(n_queued).unwrap_or(i64::MAX));
-    }
-
-    /// Records how long a task took.
-    pub fn observe_task(&self, task: &str, elapsed: Duration) {
-        self.task_seconds
-            .get_or_create(&TaskLabel {
-                task: task.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
-    }
-
-    /// Records one store commit.
-    pub fn observe_store_commit(&self, elapsed: Duration) {
-        self.store_commit_seconds.observe(elapsed.as_secs_f64());
-    }
-
-    /// The text exposition.
-    pub fn render(&self) -> String {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("writing to a String cannot fail");
-        text
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+        Ok(())
     }
 }

@@ -1,33 +1,27 @@
-//! `keptn serve`: the control plane on the embedded default, one process, no setup.
+//! `keptn serve`: the control plane of keptn-service behind Keptn's HTTP API, on the embedded
+//! default (one process, SQLite, git, no setup) or on PostgreSQL.
 //!
-//! Start-up: open (or create) the data directory, its SQLite database and the API token; load
-//! the orchestrator state; start the in-process integrations of the uniform; republish events
-//! that were committed but not published (outbox) and replay events that were accepted but not
-//! processed (inbox); then serve the HTTP API. A `kill -9` at any moment loses no accepted event:
-//! the next start picks up exactly where the last commit left off.
+//! Start-up: open (or create) the data directory, its database and the API token; build the
+//! integrations the uniform lists (`kinds.rs`: an unknown kind or a bad config stops here with
+//! exit code 2, located in the uniform file); start the control plane, which loads its state
+//! and recovers what a crash left (outbox, open task triggers); then serve the HTTP API. A
+//! `kill -9` at any moment loses no accepted event: the next start picks up exactly where the
+//! last commit left off.
 
 pub mod api;
-pub mod deploy;
-pub mod engine;
-pub mod intake;
-pub mod integrations;
-pub mod jmeter;
-pub mod lighthouse;
-pub mod loadgen;
+pub mod kinds;
 pub mod metrics;
 pub mod platform;
-pub mod prometheus;
-pub mod remediation;
-pub mod sli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use keptn_core::orchestrator::{Config as OrchestratorConfig, Input, Orchestrator};
-use keptn_core::ports::Store;
+use keptn_core::orchestrator::Config as OrchestratorConfig;
+use keptn_core::ports::{ConfigRepo, Store};
 use keptn_core::uniform::Uniform;
+use keptn_service::ControlPlane;
 
 use crate::{Exit, InvalidInput};
 
@@ -110,17 +104,22 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
-    let uniform = match &args.uniform {
-        Some(path) => read_uniform(path)?,
-        None => default_uniform(),
+    let (uniform, uniform_file) = match &args.uniform {
+        Some(path) => {
+            let (uniform, text) = read_uniform(path)?;
+            (uniform, Some((path.clone(), text)))
+        }
+        None => (default_uniform(), None),
     };
     let config = orchestrator_config(args)?;
+    crate::log::init("keptn serve");
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let options = Options {
         data_dir,
         database: args.database.clone(),
         listen: args.listen,
         uniform,
+        uniform_file,
         orchestrator: config,
     };
     runtime.block_on(serve(options, None, shutdown_signal()))?;
@@ -138,6 +137,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The integrations to run.
     pub uniform: Uniform,
+    /// The uniform's file and text, to locate problems of its entries in (`None` for a
+    /// uniform made in code).
+    pub uniform_file: Option<(PathBuf, String)>,
     /// Orchestrator settings (timeouts).
     pub orchestrator: OrchestratorConfig,
 }
@@ -164,6 +166,7 @@ impl Background {
     pub fn start(options: Options) -> anyhow::Result<Background> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        crate::log::init("keptn serve");
         let thread = std::thread::Builder::new()
             .name("keptn-serve".to_owned())
             .spawn(move || {
@@ -238,14 +241,15 @@ fn default_uniform() -> Uniform {
     uniform
 }
 
-fn read_uniform(path: &Path) -> anyhow::Result<Uniform> {
+/// The uniform of `path` and its text.
+fn read_uniform(path: &Path) -> anyhow::Result<(Uniform, String)> {
     let file = crate::source::SourceFile::read(path)?;
     match keptn_core::uniform::parse(&file.text) {
         Ok((uniform, warnings)) => {
             for warning in warnings {
-                eprintln!("{}: {warning}", path.display());
+                eprintln!("{}:{warning}", path.display());
             }
-            Ok(uniform)
+            Ok((uniform, file.text))
         }
         Err(keptn_core::Error::InvalidUniform { diagnostics }) => {
             let lines: Vec<String> = diagnostics
@@ -347,37 +351,6 @@ async fn shutdown_signal() {
     eprintln!("keptn serve: stopping");
 }
 
-/// The `.triggered` events of the tasks that executions are waiting on.
-async fn open_task_triggers(
-    store: &Arc<dyn Store>,
-    state: &keptn_core::orchestrator::State,
-) -> anyhow::Result<Vec<keptn_core::event::KeptnEvent>> {
-    let mut triggers = Vec::new();
-    for execution in state.executions.values() {
-        let Some(task) = &execution.current_task else {
-            continue;
-        };
-        if task.dispatched_at.is_none() {
-            continue;
-        }
-        let filter = keptn_core::ports::EventFilter {
-            keptn_context: Some(execution.keptn_context.clone()),
-            event_type: Some(format!("sh.keptn.event.{}.triggered", task.name)),
-            ..keptn_core::ports::EventFilter::default()
-        };
-        let events = store
-            .events(&filter)
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot read the history: {err}"))?;
-        triggers.extend(
-            events
-                .into_iter()
-                .filter(|event| event.id == task.triggered_id),
-        );
-    }
-    Ok(triggers)
-}
-
 /// The store: the SQLite file in the data directory, or the PostgreSQL database `url` with
 /// its instance lock, held while the control plane runs (the state diff assumes one writer).
 async fn open_store(
@@ -421,6 +394,45 @@ async fn open_store(
     Ok((Arc::new(store), Some(lock)))
 }
 
+/// Every problem of the uniform's entries, located in its file when there is one, as one
+/// [`InvalidInput`] (exit code 2).
+fn uniform_problems(
+    problems: &[kinds::Problem],
+    uniform_file: Option<&(PathBuf, String)>,
+) -> InvalidInput {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| {
+            let entry = keptn_core::yaml::YamlPath::root()
+                .key("integrations")
+                .index(problem.index);
+            let Some((path, text)) = uniform_file else {
+                return format!("error: uniform: {}", problem.message);
+            };
+            let source_map = keptn_core::yaml::SourceMap::new(text);
+            let field = match problem.field {
+                // The kind defaults to the name: point at whichever is written.
+                kinds::Field::Kind if source_map.key_location(&entry.key("kind")).is_some() => {
+                    entry.key("kind")
+                }
+                kinds::Field::Kind => entry.key("name"),
+                kinds::Field::Config if source_map.key_location(&entry.key("config")).is_some() => {
+                    entry.key("config")
+                }
+                kinds::Field::Config => entry.clone(),
+            };
+            let mut diagnostics = keptn_core::diagnostic::Diagnostics::new(&source_map);
+            diagnostics.error(&field, problem.message.clone());
+            let diagnostic = diagnostics
+                .items
+                .pop()
+                .expect("one diagnostic was just added");
+            format!("{}:{diagnostic}", path.display())
+        })
+        .collect();
+    InvalidInput(lines.join("\n"))
+}
+
 async fn serve(
     options: Options,
     ready: Option<tokio::sync::oneshot::Sender<Started>>,
@@ -431,85 +443,56 @@ async fn serve(
         database,
         listen,
         uniform,
+        uniform_file,
         orchestrator: orchestrator_config,
     } = options;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let token = api_token(&data_dir)?;
     let (store, _instance_lock) = open_store(&data_dir, database.as_deref()).await?;
-    let mut orchestrator = Orchestrator::new(OrchestratorConfig {
-        id_namespace: instance_id(&data_dir)?,
-        ..orchestrator_config
-    });
-    if let Some(state) = store
-        .load_state()
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot load the state: {err}"))?
-    {
-        orchestrator.state = state;
-    }
-    let metrics = Arc::new(metrics::Metrics::new());
-    let (bus, _) = tokio::sync::broadcast::channel(4096);
-    let (engine, engine_task) = engine::start(
-        orchestrator,
-        Arc::clone(&store),
-        bus.clone(),
-        Arc::clone(&metrics),
-    );
-    let intake = intake::Intake {
-        store: Arc::clone(&store),
-        engine: engine.clone(),
-        metrics: Arc::clone(&metrics),
-    };
     let git = keptn_adapters::git::Config::new(data_dir.join("config"))
         .validate()
         .map_err(|err| anyhow::anyhow!("invalid configuration repository directory: {err}"))?;
-    let config: Arc<dyn keptn_core::ports::ConfigRepo> =
+    let config_repo: Arc<dyn ConfigRepo> =
         Arc::new(keptn_adapters::git::Git::new(git).await.map_err(|err| {
             anyhow::anyhow!("cannot use git for the configuration repositories: {err}")
         })?);
     let platform = platform::start(&uniform, &data_dir)
         .await
         .map_err(InvalidInput)?;
-    let started = integrations::start(
-        &uniform,
-        &bus,
-        &intake,
-        &config,
-        platform.as_ref(),
-        &data_dir,
-    )
-    .map_err(InvalidInput)?;
+    let needs = kinds::Needs {
+        config_repo: &config_repo,
+        data_dir: &data_dir,
+        platform: platform.as_ref(),
+    };
+    let integrations = match kinds::build(&uniform, &needs) {
+        Ok(integrations) => integrations,
+        Err(problems) => {
+            if let Some(platform) = &platform {
+                platform.shutdown().await;
+            }
+            return Err(uniform_problems(&problems, uniform_file.as_ref()).into());
+        }
+    };
+    let control_plane = ControlPlane::builder()
+        .store(Arc::clone(&store))
+        .config_repo(Arc::clone(&config_repo))
+        .orchestrator(OrchestratorConfig {
+            id_namespace: instance_id(&data_dir)?,
+            ..orchestrator_config
+        })
+        .integrations(integrations)
+        .start()
+        .await
+        .context("cannot start the control plane")?;
     eprintln!(
         "keptn serve: integrations running in process: {}",
-        if started.is_empty() {
+        if control_plane.integrations().is_empty() {
             "none".to_owned()
         } else {
-            started.join(", ")
+            control_plane.integrations().join(", ")
         }
     );
-
-    // Recovery: first what was committed but not published, then the triggers of tasks still
-    // waiting for an answer (an in-process integration may have died with the process before
-    // answering; answers repeated by one that did answer are duplicates by id), then what was
-    // accepted but not processed, oldest first.
-    let unpublished = store
-        .unpublished()
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot read the outbox: {err}"))?;
-    engine::publish(&store, &bus, &unpublished, &metrics).await?;
-    for trigger in open_task_triggers(&store, &engine.state().await).await? {
-        let _ = bus.send(trigger);
-    }
-    for event in store
-        .unprocessed()
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot read the inbox: {err}"))?
-    {
-        let id = event.id.clone();
-        engine.submit(Input::Event(event), Some(id)).await?;
-    }
-
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -517,8 +500,7 @@ async fn serve(
     eprintln!("keptn serve: listening on http://{addr}");
     let app = api::app(api::AppState {
         token: Arc::new(token.clone()),
-        intake,
-        config,
+        control_plane: control_plane.clone(),
         platform: platform.clone(),
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
@@ -527,10 +509,12 @@ async fn serve(
     }
     let outcome = tokio::select! {
         served = server => served.context("the HTTP server failed"),
-        stopped = engine_task => stopped.context("the orchestration loop panicked").and_then(|stopped| stopped),
+        stopped = control_plane.stopped() => stopped.context("the control plane stopped"),
     };
+    let stopped = control_plane.shutdown().await;
     if let Some(platform) = platform {
         platform.shutdown().await;
     }
-    outcome
+    outcome?;
+    stopped.context("the control plane did not stop cleanly")
 }

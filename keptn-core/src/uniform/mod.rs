@@ -1,5 +1,5 @@
 //! Uniform: which integration subscribes to which event types, with project/stage/service
-//! filters (spec §5.1).
+//! filters, as Keptn's uniform registrations have them.
 //!
 //! A subscription's `event` is a NATS-style subject pattern: `*` matches one dot-separated
 //! token, `>` (last token only) matches one or more. An empty filter list means "all".
@@ -46,6 +46,10 @@ pub struct RawIntegration {
     /// `config`: settings for that implementation, as written.
     #[serde(default)]
     pub config: Option<serde_yaml::Value>,
+    /// `metadata`: Keptn's uniform registration data (`integrationversion`, `location`,
+    /// `hostname`, ...). An entry in that form, with no `kind`, is an external integration.
+    #[serde(default)]
+    pub metadata: Option<serde_yaml::Value>,
     /// `subscriptions`.
     #[serde(default)]
     pub subscriptions: Vec<RawSubscription>,
@@ -151,8 +155,10 @@ pub struct Integration {
     /// Name (e.g. `helm-service`).
     pub name: String,
     /// Which implementation runs it: a built-in of the service (`noop`, `approval-service`,
-    /// `lighthouse-service`, ...) or any other word for an external integration. Defaults to
-    /// the name, so Keptn's service names select Keptn's behaviour.
+    /// `lighthouse-service`, ...), or [`EXTERNAL_KIND`] for an integration that runs outside
+    /// the control plane and talks to its API. Defaults to the name, so Keptn's service names
+    /// select Keptn's behaviour; an entry in Keptn's registration form (with `metadata`) and
+    /// no `kind` is external. Whether the kind exists is for the service to say.
     pub kind: String,
     /// The implementation's settings (`null` when none were given); the implementation
     /// validates them.
@@ -160,6 +166,10 @@ pub struct Integration {
     /// Subscriptions.
     pub subscriptions: Vec<Subscription>,
 }
+
+/// The kind of an integration that runs outside the control plane (it receives events over a
+/// bus or polls the API for open triggers, and sends its answers to the API).
+pub const EXTERNAL_KIND: &str = "external";
 
 /// All integrations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,11 +310,11 @@ pub fn parse(source: &str) -> Result<(Uniform, Vec<crate::Diagnostic>), Error> {
                 }),
             }
         }
-        let kind = raw_integration
-            .kind
-            .clone()
-            .filter(|kind| !kind.is_empty())
-            .unwrap_or_else(|| name.clone());
+        let kind = match raw_integration.kind.clone().filter(|kind| !kind.is_empty()) {
+            Some(kind) => kind,
+            None if raw_integration.metadata.is_some() => EXTERNAL_KIND.to_owned(),
+            None => name.clone(),
+        };
         let config = match &raw_integration.config {
             None => serde_json::Value::Null,
             Some(config) => match serde_json::to_value(config) {

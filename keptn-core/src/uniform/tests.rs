@@ -93,3 +93,16 @@ fn kind_defaults_to_the_name_and_config_is_kept() {
     assert_eq!(uniform.integrations[1].kind, "approval-service");
     assert_eq!(uniform.integrations[1].config, serde_json::Value::Null);
 }
+
+#[test]
+fn an_entry_in_keptns_registration_form_without_a_kind_is_external() {
+    let source = "integrations:\n  - name: job-executor-service\n    metadata:\n      integrationversion: 0.3.0\n      location: remote\n    subscriptions:\n      - event: sh.keptn.event.test.triggered\n        filter: {projects: [sockshop]}\n  - name: my-deployer\n    kind: external\n    subscriptions:\n      - event: sh.keptn.event.deployment.triggered\n  - name: metadata-but-built-in\n    kind: noop\n    metadata: {location: control-plane}\n    subscriptions:\n      - event: sh.keptn.event.test.triggered\n";
+    let (uniform, warnings) = super::parse(source).expect("valid uniform");
+    assert!(warnings.is_empty(), "metadata is a known key: {warnings:?}");
+    let kinds: Vec<&str> = uniform
+        .integrations
+        .iter()
+        .map(|integration| integration.kind.as_str())
+        .collect();
+    assert_eq!(kinds, [super::EXTERNAL_KIND, super::EXTERNAL_KIND, "noop"]);
+}

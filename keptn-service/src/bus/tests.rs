@@ -43,7 +43,15 @@ async fn subscriptions_get_the_matching_events_in_order() {
     assert_eq!(ids, ["1", "3"]);
     let mut all = Vec::new();
     for _ in 0..3 {
-        all.push(everything.next().await.expect("receives").expect("open").event.id);
+        all.push(
+            everything
+                .next()
+                .await
+                .expect("receives")
+                .expect("open")
+                .event
+                .id,
+        );
     }
     assert_eq!(all, ["1", "2", "3"]);
 }

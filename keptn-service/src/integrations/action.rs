@@ -87,7 +87,12 @@ impl Integration for Action {
                 Some(format!("{label}: {message}")),
                 context.now(),
             ),
-            Err(err) => errored(trigger, name, &format!("{label} failed: {err}"), context.now()),
+            Err(err) => errored(
+                trigger,
+                name,
+                &format!("{label} failed: {err}"),
+                context.now(),
+            ),
         };
         context.emit_some([finished]).await?;
         Ok(())

@@ -84,7 +84,12 @@ impl Deploy {
     }
 
     /// Runs a deployment task and returns its `.finished`.
-    async fn run(&self, task: &str, trigger: &KeptnEvent, now: impl Fn() -> Timestamp) -> Option<KeptnEvent> {
+    async fn run(
+        &self,
+        task: &str,
+        trigger: &KeptnEvent,
+        now: impl Fn() -> Timestamp,
+    ) -> Option<KeptnEvent> {
         let name = &self.registration.name;
         let scope = scope_of(trigger)?;
         let deployment: Deployment = trigger.data.payload_or_default("deployment");
@@ -168,8 +173,15 @@ impl Deploy {
                     }
                     Some(Err(message)) => errored(trigger, name, &message, now()),
                     _ => {
-                        self.release_or_rollback("release", &scope, strategy, &strategy_name, trigger, now)
-                            .await
+                        self.release_or_rollback(
+                            "release",
+                            &scope,
+                            strategy,
+                            &strategy_name,
+                            trigger,
+                            now,
+                        )
+                        .await
                     }
                 }
             }

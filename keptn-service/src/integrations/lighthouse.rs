@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use keptn_core::answer::{answer, errored};
 use keptn_core::event::{
-    Deployment, EventData, EventType, Evaluation as EvaluationPayload, GetSli, KeptnEvent,
+    Deployment, Evaluation as EvaluationPayload, EventData, EventType, GetSli, KeptnEvent,
     TaskEventKind, TaskResult, TaskStatus, Test, Timestamp, format_rfc3339, parse_rfc3339,
 };
 use keptn_core::ports::{AdapterErrorKind, EvaluationRecord, EventFilter};
@@ -87,9 +87,10 @@ impl Lighthouse {
     ) -> Result<(), Error> {
         let name = &self.registration.name;
         let now = context.now();
-        let mut out: Vec<KeptnEvent> = answer(trigger, name, TaskEventKind::Started, None, None, now)
-            .into_iter()
-            .collect();
+        let mut out: Vec<KeptnEvent> =
+            answer(trigger, name, TaskEventKind::Started, None, None, now)
+                .into_iter()
+                .collect();
         let Some((project, stage, service)) = trigger.scope() else {
             out.extend(self.errored(
                 trigger,

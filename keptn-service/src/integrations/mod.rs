@@ -33,9 +33,6 @@ pub use noop::Noop;
 pub use remediation::{REMEDIATION_FILE, Remediation};
 pub use test::Test;
 
-#[cfg(test)]
-mod tests;
-
 /// The project/stage/service an event is about.
 fn scope_of(event: &keptn_core::event::KeptnEvent) -> Option<keptn_core::ports::Scope> {
     let (project, stage, service) = event.scope()?;

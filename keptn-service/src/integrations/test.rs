@@ -81,10 +81,13 @@ impl Integration for Test {
             .await?;
         let deployment: Deployment = trigger.data.payload_or_default("deployment");
         let target = self.target.clone().or_else(|| {
-            [deployment.deployment_uris_local, deployment.deployment_uris_public]
-                .into_iter()
-                .flatten()
-                .find_map(|uris| uris.into_iter().next())
+            [
+                deployment.deployment_uris_local,
+                deployment.deployment_uris_public,
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|uris| uris.into_iter().next())
         });
         let Some(target) = target else {
             let finished = errored(
