@@ -25,6 +25,7 @@
 
 #[cfg(feature = "actions")]
 pub mod actions;
+mod clock;
 #[cfg(feature = "git")]
 pub mod git;
 #[cfg(feature = "helm")]

@@ -86,7 +86,7 @@ const RELEASE_NAME_MAX_LEN: usize = 53;
 /// The Helm deployer and Istio router.
 pub struct Helm {
     cli: Cli,
-    repo: Arc<dyn ConfigRepo>,
+    config_repo: Arc<dyn ConfigRepo>,
     ingress: Ingress,
     work_dir: PathBuf,
     /// Held by every operation: one rollout at a time, and the work directory is not shared.
@@ -133,7 +133,7 @@ pub fn release_name(project: &str, stage: &str, service: &str, generated: bool) 
 
 impl Helm {
     /// The adapter; it runs nothing until called.
-    pub fn new(config: ValidConfig, repo: Arc<dyn ConfigRepo>) -> Self {
+    pub fn new(config: ValidConfig, config_repo: Arc<dyn ConfigRepo>) -> Self {
         Self {
             cli: Cli::new(
                 config.helm,
@@ -141,7 +141,7 @@ impl Helm {
                 config.kube_context,
                 config.timeout,
             ),
-            repo,
+            config_repo,
             ingress: config.ingress,
             work_dir: config.work_dir,
             lock: tokio::sync::Mutex::new(()),
@@ -474,7 +474,7 @@ impl Helm {
         commit: Option<&str>,
     ) -> Result<Option<Vec<u8>>, Error> {
         match self
-            .repo
+            .config_repo
             .read(
                 &scope.project,
                 Some(&scope.stage),
@@ -495,7 +495,7 @@ impl Helm {
     }
 
     async fn write_repo(&self, scope: &Scope, path: &str, content: &[u8]) -> Result<String, Error> {
-        self.repo
+        self.config_repo
             .write(
                 &scope.project,
                 Some(&scope.stage),

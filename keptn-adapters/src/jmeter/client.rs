@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use keptn_core::event::Timestamp;
@@ -198,12 +198,7 @@ pub struct JMeter {
 /// pick the same directory name (the process id separates processes).
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn now() -> Timestamp {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
-}
+use crate::clock::now;
 
 /// What running one workload gave.
 enum WorkloadOutcome {

@@ -1,11 +1,10 @@
 //! [`LoadGen`]: the only file that sends HTTP requests.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
-use keptn_core::event::Timestamp;
 use keptn_core::ports::{AdapterError, TestReport, TestRequest, TestRunner};
 use reqwest::Url;
 use tokio::task::JoinSet;
@@ -24,12 +23,7 @@ fn new_histogram() -> Histogram<u64> {
         .expect("the histogram bounds are constants known to be valid")
 }
 
-fn now() -> Timestamp {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
-}
+use crate::clock::now;
 
 /// The built-in load runner. Cheap to clone: clones share the HTTP client.
 #[derive(Debug, Clone)]

@@ -815,7 +815,7 @@ impl TrafficRouter for LocalPlatform {
 #[derive(Clone)]
 pub struct LocalDeployer {
     platform: LocalPlatform,
-    repo: Arc<dyn ConfigRepo>,
+    config_repo: Arc<dyn ConfigRepo>,
 }
 
 impl std::fmt::Debug for LocalDeployer {
@@ -828,8 +828,11 @@ impl std::fmt::Debug for LocalDeployer {
 
 impl LocalDeployer {
     /// A deployer on `platform` reading specs from `repo`.
-    pub fn new(platform: LocalPlatform, repo: Arc<dyn ConfigRepo>) -> Self {
-        Self { platform, repo }
+    pub fn new(platform: LocalPlatform, config_repo: Arc<dyn ConfigRepo>) -> Self {
+        Self {
+            platform,
+            config_repo,
+        }
     }
 
     /// The platform it deploys to.
@@ -840,7 +843,7 @@ impl LocalDeployer {
     /// The service's `local.yaml` at `commit` (the stage's latest when `None`), validated.
     pub async fn read_spec(&self, scope: &Scope, commit: Option<&str>) -> Result<Spec, Error> {
         let bytes = self
-            .repo
+            .config_repo
             .read(
                 &scope.project,
                 Some(&scope.stage),
