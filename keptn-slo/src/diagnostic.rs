@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::aggregate::Aggregate;
 use crate::criteria::CriterionError;
 use crate::yaml::{Location, YamlPath};
 
@@ -98,7 +99,7 @@ impl fmt::Display for Problem {
             Problem::UnknownAggregate { name } => write!(
                 f,
                 "unknown aggregate function '{name}', expected one of {}",
-                crate::spec::Aggregate::NAMES.join(", ")
+                Aggregate::NAMES.join(", ")
             ),
             Problem::UnknownCompareWith { name } => write!(
                 f,

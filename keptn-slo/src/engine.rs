@@ -8,7 +8,7 @@ use crate::aggregate::{TopValues, aggregate_in_place};
 use crate::criteria::Criterion;
 use crate::evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 use crate::history::PastEvaluation;
-use crate::spec::{Comparison, IncludeResults, Objective, Slo};
+use crate::spec::{Comparison, IncludeResults, Objective, Slo, TotalScore};
 
 const NO_VALUE_MESSAGE: &str = "no value received from SLI provider";
 
@@ -816,7 +816,7 @@ fn score(
     evaluation.score = score;
     // Validation guarantees thresholds whenever an objective is scored; an SLO built in code
     // without them needs a full score to pass.
-    let thresholds = slo.total_score.unwrap_or(crate::spec::TotalScore {
+    let thresholds = slo.total_score.unwrap_or(TotalScore {
         pass: 100.0,
         warning: None,
     });

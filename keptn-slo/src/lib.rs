@@ -40,14 +40,14 @@ mod raw;
 mod spec;
 pub mod yaml;
 
-pub use aggregate::aggregate;
+pub use aggregate::{Aggregate, aggregate};
 pub use criteria::{Criterion, CriterionError, Operator, Threshold};
 pub use diagnostic::{Diagnostic, Error, Problem, Severity};
 pub use engine::{evaluate, no_evaluation};
 pub use evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 pub use history::PastEvaluation;
 pub use spec::{
-    Aggregate, CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
+    CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
 };
 pub use yaml::{Location, PathSegment, YamlPath};
 

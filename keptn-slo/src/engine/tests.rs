@@ -221,7 +221,7 @@ fn streamed_percentile_baselines_equal_the_plain_ones() {
                 .zip(["a", "b", "a"])
             {
                 let values = earlier_values(&history, sli);
-                let aggregate = crate::spec::Aggregate::from_name(function).expect("known");
+                let aggregate = crate::aggregate::Aggregate::from_name(function).expect("known");
                 let expected = crate::aggregate(aggregate, &values).expect("values");
                 let compared = indicator.value.as_ref().map(|value| value.compared_value);
                 assert_eq!(

@@ -1,4 +1,5 @@
-use super::{Aggregate, CompareWith, IncludeResults, parse};
+use super::{CompareWith, IncludeResults, parse};
+use crate::aggregate::Aggregate;
 use crate::diagnostic::{Problem, Severity};
 use crate::yaml::Location;
 
