@@ -1,4 +1,5 @@
-//! Aggregation of earlier SLI values into one baseline (`slo-semantics.md` §4.2).
+//! Aggregation of earlier SLI values into one baseline, the value relative criteria compare
+//! with. Only successful earlier values are aggregated.
 
 use serde::Serialize;
 
@@ -14,7 +15,7 @@ pub enum Aggregate {
     P90,
     /// 95th percentile.
     P95,
-    /// 99th percentile (an extension; Keptn aggregated it to 0, bug B1).
+    /// 99th percentile (an extension; Keptn aggregated every name it did not know to 0).
     P99,
     /// Median, the same as `p50` (an extension).
     Median,

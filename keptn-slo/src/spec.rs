@@ -1,8 +1,12 @@
 //! The validated SLO: enums instead of strings, parsed criteria, every default applied.
 //!
 //! [`parse`] reads an SLO file: YAML → raw types (`raw.rs`) → [`Slo`]. Defaults are applied
-//! in one place, [`Comparison::from_raw`] and [`Objective`]'s conversion, and documented there.
-//! Keptn's bugs B1 and B4–B8 (`slo-semantics.md` §8) are rejected here with clear errors.
+//! in one place, the conversion of the `comparison` block and of each objective, and
+//! documented there. What Keptn misread is rejected here with clear errors: an unknown
+//! `aggregate_function` (Keptn aggregated it to 0), a criterion that does not parse (Keptn
+//! ignored a bad warning criterion and scored a bad pass criterion as an ordinary fail), an
+//! unknown `include_result_with_score` (Keptn read it as `all`) and a fractional weight
+//! (Keptn truncated it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -326,7 +330,7 @@ impl<'source> Checker<'source> {
 
     /// Defaults, as Keptn applied them except where noted:
     /// - no `comparison` block, or no `compare_with`: `single_result` (Keptn used 3 results
-    ///   when the block was present without `compare_with`, bug B5);
+    ///   when the block was present without `compare_with`, 1 without the block);
     /// - `several_results` without `number_of_comparison_results` (or 0): 3;
     /// - `single_result`: 1 whatever `number_of_comparison_results` says;
     /// - `include_result_with_score`: `all` (matched case-insensitively);
