@@ -4,7 +4,7 @@
 //!   `keptn: v1` form); warnings go to stderr, errors make the command exit 2. Every finding
 //!   reads `FILE:LINE:COL: severity: message (at yaml.path)`.
 //! - `simulate --shipyard F --stage S --sequence Q [--outcome stage.task=result]...`: run
-//!   the deterministic model of the control-plane spec §3.12 and print the events the
+//!   the deterministic simulation model of `keptn_core::simulate` and print the events the
 //!   orchestrator emits (`--output json`: an array of `{type, result?}`; `text`: a timeline).
 //! - `convert FILE`: print the shipyard as spec.keptn.sh/0.2 YAML (the v1 form converted).
 

@@ -1,4 +1,4 @@
-//! The payload merge of spec §3.3, used to build a task's `.triggered` data from the results
+//! Keptn's payload merge, used to build a task's `.triggered` data from the results
 //! of earlier tasks and to aggregate several `.finished` events of one task.
 //!
 //! Rules: objects merge recursively; a key present on one side only keeps that side's value;

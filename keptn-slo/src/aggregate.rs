@@ -1,6 +1,64 @@
-//! Aggregation of earlier SLI values into one baseline (`slo-semantics.md` §4.2).
+//! Aggregation of earlier SLI values into one baseline, the value relative criteria compare
+//! with. Only successful earlier values are aggregated.
 
-use crate::spec::Aggregate;
+use serde::Serialize;
+
+/// `aggregate_function`: how the baseline is computed from earlier values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    /// Arithmetic mean (Keptn's default).
+    Avg,
+    /// 50th percentile (Keptn's formula).
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile (an extension; Keptn aggregated every name it did not know to 0).
+    P99,
+    /// Median, the same as `p50` (an extension).
+    Median,
+    /// Smallest value (an extension).
+    Min,
+    /// Largest value (an extension).
+    Max,
+}
+
+impl Aggregate {
+    /// Every accepted name, as written in files.
+    pub const NAMES: &'static [&'static str] =
+        &["avg", "p50", "p90", "p95", "p99", "median", "min", "max"];
+
+    /// Parses a name; case-sensitive, as Keptn matched it.
+    pub fn from_name(name: &str) -> Option<Aggregate> {
+        Some(match name {
+            "avg" => Aggregate::Avg,
+            "p50" => Aggregate::P50,
+            "p90" => Aggregate::P90,
+            "p95" => Aggregate::P95,
+            "p99" => Aggregate::P99,
+            "median" => Aggregate::Median,
+            "min" => Aggregate::Min,
+            "max" => Aggregate::Max,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Avg => "avg",
+            Aggregate::P50 => "p50",
+            Aggregate::P90 => "p90",
+            Aggregate::P95 => "p95",
+            Aggregate::P99 => "p99",
+            Aggregate::Median => "median",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
+    }
+}
 
 /// Aggregates `values` (the successful earlier values of one SLI, in window order) into the
 /// baseline that relative criteria compare with. `None` when there are no values.

@@ -3,7 +3,7 @@
 //! One criterion is an operator, an optional sign, a number and an optional `%`. It is parsed
 //! once, when the SLO is validated; nobody else parses criteria strings.
 //!
-//! Rules kept from Keptn (lighthouse-service), see `slo-semantics.md` §1.4:
+//! Rules kept from Keptn (lighthouse-service):
 //! - every U+0020 space is removed first (tabs are not, and then fail);
 //! - the operator is the first of `<=`, `<`, `=`, `>=`, `>` that is a prefix;
 //! - a trailing `%` makes the criterion relative to the baseline, increasing unless the number

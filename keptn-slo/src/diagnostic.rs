@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::aggregate::Aggregate;
 use crate::criteria::CriterionError;
 use crate::yaml::{Location, YamlPath};
 
@@ -29,14 +30,15 @@ pub enum Problem {
         /// A known key that is close, when there is one.
         suggestion: Option<&'static str>,
     },
-    /// A pass or warning criterion that does not parse (Keptn bugs B4 and B8).
+    /// A pass or warning criterion that does not parse (Keptn ignored a bad warning criterion
+    /// and reported a bad pass criterion as an ordinary fail with score 0).
     InvalidCriterion {
         /// The criterion as written.
         criterion: String,
         /// Why it does not parse.
         reason: CriterionError,
     },
-    /// `aggregate_function` names no known function (Keptn bug B1 aggregated to 0).
+    /// `aggregate_function` names no known function (Keptn aggregated such names to 0).
     UnknownAggregate {
         /// The name as written.
         name: String,
@@ -46,14 +48,15 @@ pub enum Problem {
         /// The value as written.
         name: String,
     },
-    /// `include_result_with_score` is not `pass`, `pass_or_warn` or `all` (Keptn bug B6).
+    /// `include_result_with_score` is not `pass`, `pass_or_warn` or `all` (Keptn read such
+    /// values as `all`).
     UnknownIncludeResult {
         /// The value as written.
         name: String,
     },
     /// `number_of_comparison_results` is negative.
     NegativeComparisonResults(i64),
-    /// A weight that is not a whole number (Keptn bug B7 truncated it).
+    /// A weight that is not a whole number (Keptn's YAML decoder truncated it, `2.7` to 2).
     FractionalWeight(f64),
     /// An objective without an `sli` name.
     MissingSli,
@@ -98,7 +101,7 @@ impl fmt::Display for Problem {
             Problem::UnknownAggregate { name } => write!(
                 f,
                 "unknown aggregate function '{name}', expected one of {}",
-                crate::spec::Aggregate::NAMES.join(", ")
+                Aggregate::NAMES.join(", ")
             ),
             Problem::UnknownCompareWith { name } => write!(
                 f,

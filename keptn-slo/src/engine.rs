@@ -1,5 +1,9 @@
-//! The scoring engine: Keptn lighthouse's evaluation (`slo-semantics.md` §3–§5), with bugs
-//! B2 and B3 fixed (B1 and B4–B8 are rejected when the SLO is parsed).
+//! The scoring engine: Keptn lighthouse's evaluation of an SLO (the comparison window, each
+//! objective's status and score, the total score and the result), with two of Keptn's bugs
+//! fixed: an empty `criteria: []` set scores its weight, and several objectives may use the
+//! same SLI (see [`evaluate`]). SLO files that Keptn misread (unknown aggregate functions,
+//! unparseable criteria, fractional weights, unknown `include_result_with_score` values) are
+//! rejected when the SLO is parsed, so they never reach the engine.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -8,7 +12,7 @@ use crate::aggregate::{TopValues, aggregate_in_place};
 use crate::criteria::Criterion;
 use crate::evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 use crate::history::PastEvaluation;
-use crate::spec::{Comparison, IncludeResults, Objective, Slo};
+use crate::spec::{Comparison, IncludeResults, Objective, Slo, TotalScore};
 
 const NO_VALUE_MESSAGE: &str = "no value received from SLI provider";
 
@@ -19,8 +23,9 @@ const NO_VALUE_MESSAGE: &str = "no value received from SLI provider";
 /// overall result `include_result_with_score` excludes, then keep the newest N.
 ///
 /// Differences from Keptn, on purpose: an objective with an empty `criteria: []` set scores its
-/// weight (B2; Keptn counted it in the maximum only), and several objectives may use the same
-/// SLI (B3; Keptn gave the value to the first one only).
+/// weight (Keptn counted it in the maximum only, so a lone such objective scored 0), and
+/// several objectives may use the same SLI (Keptn gave the value to the first one only; the
+/// others failed with "no value received from SLI provider").
 pub fn evaluate(slo: &Slo, slis: &[SliValue], history: &[PastEvaluation]) -> Evaluation {
     let window: Vec<&PastEvaluation> = history
         .iter()
@@ -788,7 +793,11 @@ impl std::fmt::Display for Number {
     }
 }
 
-/// Totals the indicator scores and decides the result (§5).
+/// Totals the indicator scores and decides the result, as Keptn did: with a maximum of 0 (only
+/// informational objectives) the score is 100 and the result `pass`; otherwise the score is
+/// `100 * total / maximum`, unrounded, and the result is `pass` at or above the pass
+/// threshold, else `warning` at or above the warning threshold when one is set, else `fail`.
+/// A failed key SLI fails the result without changing the score.
 fn score(
     slo: &Slo,
     indicator_results: Vec<IndicatorResult>,
@@ -816,7 +825,7 @@ fn score(
     evaluation.score = score;
     // Validation guarantees thresholds whenever an objective is scored; an SLO built in code
     // without them needs a full score to pass.
-    let thresholds = slo.total_score.unwrap_or(crate::spec::TotalScore {
+    let thresholds = slo.total_score.unwrap_or(TotalScore {
         pass: 100.0,
         warning: None,
     });

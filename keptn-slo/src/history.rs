@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::evaluation::{EvaluationResult, SliValue};
+use crate::evaluation::{Evaluation, EvaluationResult, SliValue};
 
 /// One earlier evaluation of the same project, stage and service.
 ///
@@ -35,8 +35,8 @@ impl PastEvaluation {
     }
 }
 
-impl From<&crate::Evaluation> for PastEvaluation {
-    fn from(evaluation: &crate::Evaluation) -> Self {
+impl From<&Evaluation> for PastEvaluation {
+    fn from(evaluation: &Evaluation) -> Self {
         let values = evaluation
             .indicator_results
             .iter()

@@ -1,11 +1,13 @@
 //! keptn-slo: Keptn quality gates as a library.
 //!
 //! Reads Keptn's `slo.yaml` (spec_version 1.0 and 0.1.x), validates it, and scores SLI values
-//! against it exactly as Keptn's lighthouse-service did, with Keptn's known bugs fixed (see
-//! `slo-semantics.md` §8 in the project's spec): unknown aggregate functions, unparseable
-//! criteria, fractional weights and unknown `include_result_with_score` values are rejected
-//! with located errors; empty criteria sets score their weight; several objectives may share
-//! an SLI.
+//! against it exactly as Keptn's lighthouse-service did, with Keptn's known bugs fixed: unknown
+//! aggregate functions (Keptn aggregated them to 0), unparseable criteria (Keptn ignored a bad
+//! warning criterion and reported a bad pass criterion as an ordinary fail), fractional
+//! weights (Keptn truncated them) and unknown `include_result_with_score` values (Keptn read
+//! them as `all`) are rejected with located errors; a `comparison` block without
+//! `compare_with` compares with a single result, as without the block (Keptn used 3); empty
+//! criteria sets score their weight; several objectives may share an SLI.
 //!
 //! Main types: [`Slo`] (validated, from [`parse`]), [`SliValue`] (an SLI provider's answer),
 //! [`PastEvaluation`] (the baseline), [`Evaluation`] (the result, in Keptn's JSON shape).
@@ -40,14 +42,14 @@ mod raw;
 mod spec;
 pub mod yaml;
 
-pub use aggregate::aggregate;
+pub use aggregate::{Aggregate, aggregate};
 pub use criteria::{Criterion, CriterionError, Operator, Threshold};
 pub use diagnostic::{Diagnostic, Error, Problem, Severity};
 pub use engine::{evaluate, no_evaluation};
 pub use evaluation::{Evaluation, EvaluationResult, IndicatorResult, SliValue, Status, Target};
 pub use history::PastEvaluation;
 pub use spec::{
-    Aggregate, CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
+    CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
 };
 pub use yaml::{Location, PathSegment, YamlPath};
 

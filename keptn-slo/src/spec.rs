@@ -1,18 +1,23 @@
 //! The validated SLO: enums instead of strings, parsed criteria, every default applied.
 //!
 //! [`parse`] reads an SLO file: YAML → raw types (`raw.rs`) → [`Slo`]. Defaults are applied
-//! in one place, [`Comparison::from_raw`] and [`Objective`]'s conversion, and documented there.
-//! Keptn's bugs B1 and B4–B8 (`slo-semantics.md` §8) are rejected here with clear errors.
+//! in one place, the conversion of the `comparison` block and of each objective, and
+//! documented there. What Keptn misread is rejected here with clear errors: an unknown
+//! `aggregate_function` (Keptn aggregated it to 0), a criterion that does not parse (Keptn
+//! ignored a bad warning criterion and scored a bad pass criterion as an ordinary fail), an
+//! unknown `include_result_with_score` (Keptn read it as `all`) and a fractional weight
+//! (Keptn truncated it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::aggregate::Aggregate;
 use crate::criteria::Criterion;
 use crate::diagnostic::{Diagnostic, Error, Problem, Severity, suggest};
 use crate::raw::{self, Integer, RawComparison, RawCriteriaSet, RawObjective, RawSlo, Text};
-use crate::yaml::{PathSegment, SourceMap, YamlPath};
+use crate::yaml::{Location, PathSegment, SourceMap, YamlPath};
 
 /// A validated service-level objective file.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,63 +68,6 @@ pub enum IncludeResults {
     PassOrWarn,
     /// Every evaluation, failed ones included.
     All,
-}
-
-/// `aggregate_function`: how the baseline is computed from earlier values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregate {
-    /// Arithmetic mean (Keptn's default).
-    Avg,
-    /// 50th percentile (Keptn's formula).
-    P50,
-    /// 90th percentile.
-    P90,
-    /// 95th percentile.
-    P95,
-    /// 99th percentile (an extension; Keptn aggregated it to 0, bug B1).
-    P99,
-    /// Median, the same as `p50` (an extension).
-    Median,
-    /// Smallest value (an extension).
-    Min,
-    /// Largest value (an extension).
-    Max,
-}
-
-impl Aggregate {
-    /// Every accepted name, as written in files.
-    pub const NAMES: &'static [&'static str] =
-        &["avg", "p50", "p90", "p95", "p99", "median", "min", "max"];
-
-    /// Parses a name; case-sensitive, as Keptn matched it.
-    pub fn from_name(name: &str) -> Option<Aggregate> {
-        Some(match name {
-            "avg" => Aggregate::Avg,
-            "p50" => Aggregate::P50,
-            "p90" => Aggregate::P90,
-            "p95" => Aggregate::P95,
-            "p99" => Aggregate::P99,
-            "median" => Aggregate::Median,
-            "min" => Aggregate::Min,
-            "max" => Aggregate::Max,
-            _ => return None,
-        })
-    }
-
-    /// The name as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Aggregate::Avg => "avg",
-            Aggregate::P50 => "p50",
-            Aggregate::P90 => "p90",
-            Aggregate::P95 => "p95",
-            Aggregate::P99 => "p99",
-            Aggregate::Median => "median",
-            Aggregate::Min => "min",
-            Aggregate::Max => "max",
-        }
-    }
 }
 
 /// One objective.
@@ -179,7 +127,7 @@ pub fn parse(source: &str) -> Result<Parsed, Error> {
         Error::Syntax(Diagnostic {
             severity: Severity::Error,
             path: YamlPath::root(),
-            location: err.location().map(|location| crate::Location {
+            location: err.location().map(|location| Location {
                 line: location.line(),
                 column: location.column(),
             }),
@@ -382,7 +330,7 @@ impl<'source> Checker<'source> {
 
     /// Defaults, as Keptn applied them except where noted:
     /// - no `comparison` block, or no `compare_with`: `single_result` (Keptn used 3 results
-    ///   when the block was present without `compare_with`, bug B5);
+    ///   when the block was present without `compare_with`, 1 without the block);
     /// - `several_results` without `number_of_comparison_results` (or 0): 3;
     /// - `single_result`: 1 whatever `number_of_comparison_results` says;
     /// - `include_result_with_score`: `all` (matched case-insensitively);

@@ -254,6 +254,81 @@ fn document_level_errors() {
     );
 }
 
+/// Every finding, errors and warnings, whether the file is accepted or not.
+fn parse_all(source: &str) -> Vec<String> {
+    let diagnostics = match Workloads::parse(source) {
+        Ok((_, diagnostics)) | Err(Error::InvalidWorkloads { diagnostics }) => diagnostics,
+        Err(other) => panic!("expected diagnostics, got {other:?}"),
+    };
+    diagnostics.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_key_written_empty_is_not_a_missing_key() {
+    // `workloads:` without entries is a file without workloads, not one missing the key.
+    let (workloads, warnings) = parse_ok("workloads:\n");
+    assert!(workloads.defined().is_empty());
+    assert_eq!(
+        warnings,
+        ["1:1: warning: missing spec_version (expected '0.1.0') (at <root>)"]
+    );
+    // An empty `vuser` is not the default of 1, and an empty `spec_version` is not missing.
+    assert_eq!(
+        parse_all(
+            "spec_version:\nworkloads:\n  - teststrategy: performance\n    script: jmeter/load.jmx\n    vuser:\n"
+        ),
+        [
+            "1:13: warning: spec_version must be a string like '0.1.0', found nothing (at spec_version)",
+            "5:10: error: vuser must be a whole number of at least 1, found nothing (at workloads[0].vuser)",
+        ]
+    );
+}
+
+#[test]
+fn findings_come_in_the_order_of_the_file() {
+    assert_eq!(
+        parse_all(
+            "workloads:
+  - properties: {ok: [1]}
+    colour: blue
+    1: x
+    thinktime: 1.5
+    script: /etc/passwd
+    teststrategy: ''
+spec_version: 2
+"
+        ),
+        [
+            "2:22: error: property 'ok' must be a string, number or boolean, found a list (at workloads[0].properties.ok)",
+            "3:5: warning: unknown workload key 'colour' (expected teststrategy, vuser, loopcount, thinktime, script, acceptederrorrate, avgrtvalidation, properties); ignored (at workloads[0].colour)",
+            "2:5: error: workload keys must be strings, found a number (at workloads[0])",
+            "5:16: error: thinktime must be a whole number of milliseconds (at least 0), found '1.5' (at workloads[0].thinktime)",
+            "6:13: error: script '/etc/passwd' must be relative to the service directory (like 'jmeter/load.jmx') (at workloads[0].script)",
+            "7:19: error: teststrategy must not be empty (at workloads[0].teststrategy)",
+            "8:15: warning: spec_version '2' is not '0.1.0'; reading it as 0.1.0 (at spec_version)",
+        ]
+    );
+}
+
+#[test]
+fn yaml_tags_on_unknown_keys_and_on_keys_are_accepted() {
+    let (workloads, warnings) = parse_ok(
+        "spec_version: '0.1.0'
+colour: !paint {shade: !dark blue}
+workloads:
+  - !strategy teststrategy: performance
+    script: jmeter/load.jmx
+",
+    );
+    assert_eq!(workloads.defined().len(), 1);
+    assert_eq!(
+        warnings,
+        [
+            "2:1: warning: unknown key 'colour' in jmeter.conf.yaml (expected 'spec_version' and 'workloads'); ignored (at colour)"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // JTL and summary
 

@@ -14,16 +14,20 @@
 //!     properties: { CART_ID: "7" }
 //! ```
 
-use crate::yaml_value::{describe, describe_scalar, scalar_text, spec_version_warning};
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use keptn_core::Diagnostic;
 use keptn_core::diagnostic::Diagnostics;
-use keptn_core::yaml::{Location, SourceMap, YamlPath};
-use serde_yaml::Value;
+use keptn_core::yaml::{SourceMap, YamlPath};
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
 
 use super::{Error, FUNCTIONAL, HEALTHCHECK, PERFORMANCE};
+use crate::yaml_value::{
+    Keyed, KeyedFindings, RawMapping, Shaped, describe, describe_scalar, present, read_document,
+    scalar_text, spec_version_warning,
+};
 
 /// The `spec_version` Keptn's jmeter.conf.yaml files carry.
 pub const WORKLOADS_SPEC_VERSION: &str = "0.1.0";
@@ -141,104 +145,179 @@ impl Workloads {
     pub fn parse(source: &str) -> Result<(Workloads, Vec<Diagnostic>), Error> {
         let source_map = SourceMap::new(source);
         let mut diagnostics = Diagnostics::new(&source_map);
-        let root = YamlPath::root();
-        let document: Value = match serde_yaml::from_str(source) {
-            Ok(document) => document,
-            Err(error) => {
-                let location = error.location().map(|location| Location {
-                    line: location.line(),
-                    column: location.column(),
-                });
-                diagnostics.error_at(location, root, format!("not valid yaml: {error}"));
-                return Err(Error::InvalidWorkloads {
-                    diagnostics: diagnostics.items,
-                });
-            }
-        };
-        let Value::Mapping(document) = document else {
-            diagnostics.error(
-                &root,
-                format!(
-                    "a jmeter.conf.yaml must be a mapping with 'workloads', found {}",
-                    describe(&document)
-                ),
-            );
-            return Err(Error::InvalidWorkloads {
-                diagnostics: diagnostics.items,
-            });
-        };
-        let mut workloads = Vec::new();
-        let mut has_spec_version = false;
-        let mut has_workloads = false;
-        for (key, value) in &document {
-            let Some(key) = key.as_str() else {
+        let document = read_document::<Keyed<RawWorkloadsFile>>(source, &mut diagnostics);
+        let workloads = match document {
+            Some(Shaped::Expected(file)) => Some(validate(file, &mut diagnostics)),
+            Some(Shaped::Found(other)) => {
                 diagnostics.error(
-                    &root,
-                    format!("top-level keys must be strings, found {}", describe(key)),
-                );
-                continue;
-            };
-            let path = root.key(key);
-            match key {
-                "spec_version" => {
-                    has_spec_version = true;
-                    if let Some(warning) = spec_version_warning(value, WORKLOADS_SPEC_VERSION) {
-                        diagnostics.warning(&path, warning);
-                    }
-                }
-                "workloads" => {
-                    has_workloads = true;
-                    read_workloads(value, &path, &mut workloads, &mut diagnostics);
-                }
-                _ => diagnostics.warning_at_key(
-                    &path,
+                    &YamlPath::root(),
                     format!(
-                        "unknown key '{key}' in jmeter.conf.yaml (expected 'spec_version' and 'workloads'); ignored"
+                        "a jmeter.conf.yaml must be a mapping with 'workloads', found {}",
+                        describe(&other)
                     ),
-                ),
+                );
+                None
             }
-        }
-        if !has_spec_version {
-            diagnostics.warning(
-                &root,
-                format!("missing spec_version (expected '{WORKLOADS_SPEC_VERSION}')"),
-            );
-        }
-        if !has_workloads {
-            diagnostics.error(&root, "missing 'workloads' (a list of workloads)");
-        }
-        if diagnostics.has_errors() {
-            return Err(Error::InvalidWorkloads {
+            None => None,
+        };
+        match workloads {
+            Some(workloads) if !diagnostics.has_errors() => Ok((workloads, diagnostics.items)),
+            _ => Err(Error::InvalidWorkloads {
                 diagnostics: diagnostics.items,
-            });
+            }),
         }
-        Ok((Workloads { workloads }, diagnostics.items))
     }
 }
 
+/// A jmeter.conf.yaml exactly as written. Values are kept as YAML and read by [`validate`],
+/// so that a value of the wrong type is reported with every other problem.
+#[derive(Debug, Deserialize)]
+struct RawWorkloadsFile {
+    /// `spec_version` (`'0.1.0'`).
+    #[serde(default, deserialize_with = "present")]
+    spec_version: Option<Value>,
+    /// `workloads`: a list of workloads (nothing when written empty).
+    #[serde(default, deserialize_with = "present")]
+    workloads: Option<Shaped<Vec<Shaped<Keyed<RawWorkload>>>>>,
+    /// Keys jmeter-service does not know.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, Value>,
+}
+
+impl RawMapping for RawWorkloadsFile {
+    const KEYS: &'static [&'static str] = &["spec_version", "workloads"];
+}
+
+/// One entry of `workloads`, exactly as written.
+#[derive(Debug, Deserialize)]
+struct RawWorkload {
+    /// `teststrategy`: a string.
+    #[serde(default, deserialize_with = "present")]
+    teststrategy: Option<Value>,
+    /// `vuser`: a whole number.
+    #[serde(default, deserialize_with = "present")]
+    vuser: Option<Value>,
+    /// `loopcount`: a whole number.
+    #[serde(default, deserialize_with = "present")]
+    loopcount: Option<Value>,
+    /// `thinktime`: whole milliseconds.
+    #[serde(default, deserialize_with = "present")]
+    thinktime: Option<Value>,
+    /// `script`: a path relative to the service's directory.
+    #[serde(default, deserialize_with = "present")]
+    script: Option<Value>,
+    /// `acceptederrorrate`: a fraction.
+    #[serde(default, deserialize_with = "present")]
+    acceptederrorrate: Option<Value>,
+    /// `avgrtvalidation`: whole milliseconds.
+    #[serde(default, deserialize_with = "present")]
+    avgrtvalidation: Option<Value>,
+    /// `properties`: JMeter property names to scalar values.
+    #[serde(default, deserialize_with = "present")]
+    properties: Option<Shaped<Mapping>>,
+    /// Keys jmeter-service does not know.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, Value>,
+}
+
+const WORKLOAD_KEYS: [&str; 8] = [
+    "teststrategy",
+    "vuser",
+    "loopcount",
+    "thinktime",
+    "script",
+    "acceptederrorrate",
+    "avgrtvalidation",
+    "properties",
+];
+
+impl RawMapping for RawWorkload {
+    const KEYS: &'static [&'static str] = &WORKLOAD_KEYS;
+}
+
+/// Checks a decoded jmeter.conf.yaml and returns its workloads; the findings, in file order,
+/// go to `diagnostics`.
+fn validate(file: Keyed<RawWorkloadsFile>, diagnostics: &mut Diagnostics<'_>) -> Workloads {
+    let Keyed { fields: raw, keys } = file;
+    let root = YamlPath::root();
+    let mut findings = KeyedFindings::new(diagnostics);
+    if let Some(value) = &raw.spec_version
+        && let Some(warning) = spec_version_warning(value, WORKLOADS_SPEC_VERSION)
+    {
+        findings
+            .about("spec_version")
+            .warning(&root.key("spec_version"), warning);
+    }
+    let has_workloads = raw.workloads.is_some();
+    let workloads = match raw.workloads {
+        Some(workloads) => read_workloads(
+            workloads,
+            &root.key("workloads"),
+            findings.about("workloads"),
+        ),
+        None => Vec::new(),
+    };
+    for key in raw.unknown.keys() {
+        findings.about(key).warning_at_key(
+            &root.key(key),
+            format!(
+                "unknown key '{key}' in jmeter.conf.yaml (expected 'spec_version' and 'workloads'); ignored"
+            ),
+        );
+    }
+    findings.in_order_of(&keys, |diagnostics, key| {
+        diagnostics.error(
+            &root,
+            format!("top-level keys must be strings, found {}", describe(key)),
+        );
+    });
+    if raw.spec_version.is_none() {
+        diagnostics.warning(
+            &root,
+            format!("missing spec_version (expected '{WORKLOADS_SPEC_VERSION}')"),
+        );
+    }
+    if !has_workloads {
+        diagnostics.error(&root, "missing 'workloads' (a list of workloads)");
+    }
+    Workloads { workloads }
+}
+
+/// The valid workloads of `workloads`, the first one of each strategy (case-insensitive).
 fn read_workloads(
-    value: &Value,
+    workloads: Shaped<Vec<Shaped<Keyed<RawWorkload>>>>,
     path: &YamlPath,
-    workloads: &mut Vec<Workload>,
     diagnostics: &mut Diagnostics<'_>,
-) {
-    let entries = match value {
-        Value::Sequence(entries) => entries,
-        Value::Null => return,
-        other => {
+) -> Vec<Workload> {
+    let entries = match workloads {
+        Shaped::Expected(entries) => entries,
+        // `workloads:` with nothing after it.
+        Shaped::Found(Value::Null) => return Vec::new(),
+        Shaped::Found(other) => {
             diagnostics.error(
                 path,
                 format!(
                     "'workloads' must be a list of workloads, found {}",
-                    describe(other)
+                    describe(&other)
                 ),
             );
-            return;
+            return Vec::new();
         }
     };
+    let mut res = Vec::new();
     let mut first_of: BTreeMap<String, usize> = BTreeMap::new();
-    for (workload_idx, entry) in entries.iter().enumerate() {
+    for (workload_idx, entry) in entries.into_iter().enumerate() {
         let entry_path = path.index(workload_idx);
+        let entry = match entry {
+            Shaped::Expected(entry) => entry,
+            Shaped::Found(other) => {
+                diagnostics.error(
+                    &entry_path,
+                    format!("a workload must be a mapping, found {}", describe(&other)),
+                );
+                continue;
+            }
+        };
         let Some(workload) = read_workload(entry, &entry_path, diagnostics) else {
             continue;
         };
@@ -254,190 +333,234 @@ fn read_workloads(
             continue;
         }
         first_of.insert(strategy, workload_idx);
-        workloads.push(workload);
+        res.push(workload);
     }
+    res
 }
 
-const WORKLOAD_KEYS: [&str; 8] = [
-    "teststrategy",
-    "vuser",
-    "loopcount",
-    "thinktime",
-    "script",
-    "acceptederrorrate",
-    "avgrtvalidation",
-    "properties",
-];
-
+/// One workload, with the defaults of jmeter-service applied to what the entry leaves out
+/// (Go's zero values): `thinktime` 0, `acceptederrorrate` 0 (no failed sample accepted),
+/// `avgrtvalidation` 0 (no limit), no `properties`; except `vuser` and `loopcount`, which
+/// default to 1 (jmeter-service passed 0, which ran nothing and errored). `teststrategy` and
+/// `script` have no default. `None` when the entry has an error.
 fn read_workload(
-    entry: &Value,
+    entry: Keyed<RawWorkload>,
     path: &YamlPath,
     diagnostics: &mut Diagnostics<'_>,
 ) -> Option<Workload> {
-    let Value::Mapping(fields) = entry else {
+    let Keyed { fields: raw, keys } = entry;
+    let n_errors_before = count_errors(diagnostics);
+    let mut findings = KeyedFindings::new(diagnostics);
+    let teststrategy = raw.teststrategy.as_ref().and_then(|value| {
+        read_teststrategy(
+            value,
+            &path.key("teststrategy"),
+            findings.about("teststrategy"),
+        )
+    });
+    let vuser = match &raw.vuser {
+        None => Some(1),
+        Some(value) => count(
+            value,
+            &path.key("vuser"),
+            "vuser",
+            1,
+            findings.about("vuser"),
+        ),
+    };
+    let loopcount = match &raw.loopcount {
+        None => Some(1),
+        Some(value) => count(
+            value,
+            &path.key("loopcount"),
+            "loopcount",
+            1,
+            findings.about("loopcount"),
+        ),
+    };
+    let thinktime_ms = match &raw.thinktime {
+        None => Some(0),
+        Some(value) => whole_number(
+            value,
+            &path.key("thinktime"),
+            "thinktime",
+            findings.about("thinktime"),
+        ),
+    };
+    let script = raw
+        .script
+        .as_ref()
+        .and_then(|value| read_script(value, &path.key("script"), findings.about("script")));
+    let accepted_error_rate = match &raw.acceptederrorrate {
+        None => Some(0.0),
+        Some(value) => read_accepted_error_rate(
+            value,
+            &path.key("acceptederrorrate"),
+            findings.about("acceptederrorrate"),
+        ),
+    };
+    let avg_rt_validation_ms = match &raw.avgrtvalidation {
+        None => Some(0),
+        Some(value) => whole_number(
+            value,
+            &path.key("avgrtvalidation"),
+            "avgrtvalidation",
+            findings.about("avgrtvalidation"),
+        ),
+    };
+    let properties = match raw.properties {
+        None => BTreeMap::new(),
+        Some(properties) => read_properties(
+            properties,
+            &path.key("properties"),
+            findings.about("properties"),
+        ),
+    };
+    for key in raw.unknown.keys() {
+        findings.about(key).warning_at_key(
+            &path.key(key),
+            format!(
+                "unknown workload key '{key}' (expected {}); ignored",
+                WORKLOAD_KEYS.join(", ")
+            ),
+        );
+    }
+    findings.in_order_of(&keys, |diagnostics, key| {
         diagnostics.error(
             path,
-            format!("a workload must be a mapping, found {}", describe(entry)),
+            format!("workload keys must be strings, found {}", describe(key)),
         );
-        return None;
-    };
-    let n_before = diagnostics
-        .items
-        .iter()
-        .filter(|item| is_error(item))
-        .count();
-    let mut teststrategy = None;
-    let mut vuser = 1_u32;
-    let mut loopcount = 1_u32;
-    let mut thinktime_ms = 0_u64;
-    let mut script = None;
-    let mut accepted_error_rate = 0.0_f64;
-    let mut avg_rt_validation_ms = 0_u64;
-    let mut properties = BTreeMap::new();
-    for (key, value) in fields {
-        let Some(key) = key.as_str() else {
-            diagnostics.error(
-                path,
-                format!("workload keys must be strings, found {}", describe(key)),
-            );
-            continue;
-        };
-        let field_path = path.key(key);
-        match key {
-            "teststrategy" => match value {
-                Value::String(text) if !text.trim().is_empty() && text.trim() == text => {
-                    teststrategy = Some(text.clone());
-                }
-                Value::String(text) if text.trim().is_empty() => {
-                    diagnostics.error(&field_path, "teststrategy must not be empty");
-                }
-                Value::String(text) => diagnostics.error(
-                    &field_path,
-                    format!("teststrategy '{text}' has surrounding whitespace"),
-                ),
-                other => diagnostics.error(
-                    &field_path,
-                    format!("teststrategy must be a string, found {}", describe(other)),
-                ),
-            },
-            "vuser" => {
-                if let Some(count) = count(value, &field_path, "vuser", 1, diagnostics) {
-                    vuser = count;
-                }
-            }
-            "loopcount" => {
-                if let Some(count) = count(value, &field_path, "loopcount", 1, diagnostics) {
-                    loopcount = count;
-                }
-            }
-            "thinktime" => {
-                if let Some(ms) = whole_number(value, &field_path, "thinktime", diagnostics) {
-                    thinktime_ms = ms;
-                }
-            }
-            "avgrtvalidation" => {
-                if let Some(ms) = whole_number(value, &field_path, "avgrtvalidation", diagnostics)
-                {
-                    avg_rt_validation_ms = ms;
-                }
-            }
-            "script" => match value {
-                Value::String(text) => match check_script(text) {
-                    Ok(()) => script = Some(text.clone()),
-                    Err(reason) => diagnostics.error(
-                        &field_path,
-                        format!("script '{text}' {reason}"),
-                    ),
-                },
-                other => diagnostics.error(
-                    &field_path,
-                    format!(
-                        "script must be a path like 'jmeter/load.jmx', found {}",
-                        describe(other)
-                    ),
-                ),
-            },
-            "acceptederrorrate" => match value.as_f64() {
-                Some(rate) if rate.is_finite() && rate >= 0.0 => {
-                    if rate > 1.0 {
-                        diagnostics.warning(
-                            &field_path,
-                            format!(
-                                "acceptederrorrate '{rate}' is above 1: it is a fraction of the samples (0.1 accepts 10 %), so every error rate passes"
-                            ),
-                        );
-                    }
-                    accepted_error_rate = rate;
-                }
-                _ => diagnostics.error(
-                    &field_path,
-                    format!(
-                        "acceptederrorrate must be a fraction of at least 0 (0.1 accepts 10 %), found {}",
-                        describe_scalar(value)
-                    ),
-                ),
-            },
-            "properties" => read_properties(value, &field_path, &mut properties, diagnostics),
-            _ => diagnostics.warning_at_key(
-                &field_path,
-                format!(
-                    "unknown workload key '{key}' (expected {}); ignored",
-                    WORKLOAD_KEYS.join(", ")
-                ),
-            ),
-        }
-    }
-    if teststrategy.is_none() && !fields.contains_key("teststrategy") {
+    });
+    if raw.teststrategy.is_none() {
         diagnostics.error(path, "a workload needs a 'teststrategy'");
     }
-    if script.is_none() && !fields.contains_key("script") {
+    if raw.script.is_none() {
         diagnostics.error(path, "a workload needs a 'script' (e.g. 'jmeter/load.jmx')");
     }
-    let n_after = diagnostics
-        .items
-        .iter()
-        .filter(|item| is_error(item))
-        .count();
-    if n_after > n_before {
+    if count_errors(diagnostics) > n_errors_before {
         return None;
     }
     Some(Workload {
         teststrategy: teststrategy?,
-        vuser,
-        loopcount,
-        thinktime_ms,
+        vuser: vuser?,
+        loopcount: loopcount?,
+        thinktime_ms: thinktime_ms?,
         script: script?,
-        accepted_error_rate,
-        avg_rt_validation_ms,
+        accepted_error_rate: accepted_error_rate?,
+        avg_rt_validation_ms: avg_rt_validation_ms?,
         properties,
     })
 }
 
-fn is_error(diagnostic: &Diagnostic) -> bool {
-    diagnostic.severity == keptn_core::Severity::Error
+fn count_errors(diagnostics: &Diagnostics<'_>) -> usize {
+    diagnostics
+        .items
+        .iter()
+        .filter(|item| item.severity == keptn_core::Severity::Error)
+        .count()
 }
 
-fn read_properties(
+/// A test strategy: a non-empty string without surrounding whitespace.
+fn read_teststrategy(
     value: &Value,
     path: &YamlPath,
-    properties: &mut BTreeMap<String, String>,
     diagnostics: &mut Diagnostics<'_>,
-) {
-    let entries = match value {
-        Value::Mapping(entries) => entries,
-        Value::Null => return,
-        other => {
+) -> Option<String> {
+    match value {
+        Value::String(text) if !text.trim().is_empty() && text.trim() == text => {
+            return Some(text.clone());
+        }
+        Value::String(text) if text.trim().is_empty() => {
+            diagnostics.error(path, "teststrategy must not be empty");
+        }
+        Value::String(text) => diagnostics.error(
+            path,
+            format!("teststrategy '{text}' has surrounding whitespace"),
+        ),
+        other => diagnostics.error(
+            path,
+            format!("teststrategy must be a string, found {}", describe(other)),
+        ),
+    }
+    None
+}
+
+/// A plan's path, relative to the service's directory ([`check_script`]).
+fn read_script(
+    value: &Value,
+    path: &YamlPath,
+    diagnostics: &mut Diagnostics<'_>,
+) -> Option<String> {
+    match value {
+        Value::String(text) => match check_script(text) {
+            Ok(()) => return Some(text.clone()),
+            Err(reason) => diagnostics.error(path, format!("script '{text}' {reason}")),
+        },
+        other => diagnostics.error(
+            path,
+            format!(
+                "script must be a path like 'jmeter/load.jmx', found {}",
+                describe(other)
+            ),
+        ),
+    }
+    None
+}
+
+/// A fraction of the samples, at least 0; above 1 is a warning.
+fn read_accepted_error_rate(
+    value: &Value,
+    path: &YamlPath,
+    diagnostics: &mut Diagnostics<'_>,
+) -> Option<f64> {
+    match value.as_f64() {
+        Some(rate) if rate.is_finite() && rate >= 0.0 => {
+            if rate > 1.0 {
+                diagnostics.warning(
+                    path,
+                    format!(
+                        "acceptederrorrate '{rate}' is above 1: it is a fraction of the samples (0.1 accepts 10 %), so every error rate passes"
+                    ),
+                );
+            }
+            Some(rate)
+        }
+        _ => {
+            diagnostics.error(
+                path,
+                format!(
+                    "acceptederrorrate must be a fraction of at least 0 (0.1 accepts 10 %), found {}",
+                    describe_scalar(value)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// JMeter properties: names without `=` or whitespace, values any scalar (as text). Invalid
+/// entries are reported and left out.
+fn read_properties(
+    properties: Shaped<Mapping>,
+    path: &YamlPath,
+    diagnostics: &mut Diagnostics<'_>,
+) -> BTreeMap<String, String> {
+    let mut res = BTreeMap::new();
+    let entries = match properties {
+        Shaped::Expected(entries) => entries,
+        Shaped::Found(Value::Null) => return res,
+        Shaped::Found(other) => {
             diagnostics.error(
                 path,
                 format!(
                     "properties must be a mapping of name to value, found {}",
-                    describe(other)
+                    describe(&other)
                 ),
             );
-            return;
+            return res;
         }
     };
-    for (name, property) in entries {
+    for (name, property) in &entries {
         let Some(name) = scalar_text(name) else {
             diagnostics.error(
                 path,
@@ -455,7 +578,7 @@ fn read_properties(
         }
         match scalar_text(property) {
             Some(text) => {
-                properties.insert(name, text);
+                res.insert(name, text);
             }
             None => diagnostics.error(
                 &property_path,
@@ -466,6 +589,7 @@ fn read_properties(
             ),
         }
     }
+    res
 }
 
 /// A count of at least `min` (virtual users, loops).

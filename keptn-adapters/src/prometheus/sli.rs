@@ -1,14 +1,18 @@
 //! Keptn's `sli.yaml` for Prometheus: `spec_version` and `indicators: {name: query}`.
 
-use crate::yaml_value::{describe, describe_scalar, scalar_text, spec_version_warning};
 use std::collections::BTreeMap;
 
 use keptn_core::Diagnostic;
 use keptn_core::diagnostic::Diagnostics;
-use keptn_core::yaml::{Location, SourceMap, YamlPath};
-use serde_yaml::Value;
+use keptn_core::yaml::{SourceMap, YamlPath};
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
 
 use super::Error;
+use crate::yaml_value::{
+    Keyed, KeyedFindings, RawMapping, Shaped, describe, describe_scalar, present, read_document,
+    scalar_text, spec_version_warning,
+};
 
 /// The `spec_version` Keptn's sli.yaml files carry.
 pub const SLI_SPEC_VERSION: &str = "1.0";
@@ -41,82 +45,25 @@ impl SliConfig {
     pub fn parse(source: &str) -> Result<(SliConfig, Vec<Diagnostic>), Error> {
         let source_map = SourceMap::new(source);
         let mut diagnostics = Diagnostics::new(&source_map);
-        let root = YamlPath::root();
-        let document: Value = match serde_yaml::from_str(source) {
-            Ok(document) => document,
-            Err(error) => {
-                let location = error.location().map(|location| Location {
-                    line: location.line(),
-                    column: location.column(),
-                });
-                diagnostics.error_at(location, root, format!("not valid yaml: {error}"));
-                return Err(Error::InvalidSli {
-                    diagnostics: diagnostics.items,
-                });
-            }
-        };
-        let Value::Mapping(document) = document else {
-            let what = describe(&document);
-            diagnostics.error(
-                &root,
-                format!("an sli.yaml must be a mapping with 'indicators', found {what}"),
-            );
-            return Err(Error::InvalidSli {
-                diagnostics: diagnostics.items,
-            });
-        };
-        let mut indicators = BTreeMap::new();
-        let mut has_indicators = false;
-        let mut has_spec_version = false;
-        for (key, value) in &document {
-            let Some(key) = key.as_str() else {
+        let document = read_document::<Keyed<RawSliFile>>(source, &mut diagnostics);
+        let sli = match document {
+            Some(Shaped::Expected(file)) => Some(validate(file, &mut diagnostics)),
+            Some(Shaped::Found(other)) => {
+                let what = describe(&other);
                 diagnostics.error(
-                    &root,
-                    format!(
-                        "top-level keys must be strings, found {}",
-                        describe_scalar(key)
-                    ),
+                    &YamlPath::root(),
+                    format!("an sli.yaml must be a mapping with 'indicators', found {what}"),
                 );
-                continue;
-            };
-            let path = root.key(key);
-            match key {
-                "spec_version" => {
-                    has_spec_version = true;
-                    if let Some(warning) = spec_version_warning(value, SLI_SPEC_VERSION) {
-                        diagnostics.warning(&path, warning);
-                    }
-                }
-                "indicators" => {
-                    has_indicators = true;
-                    read_indicators(value, &path, &mut indicators, &mut diagnostics);
-                }
-                _ => diagnostics.warning_at_key(
-                    &path,
-                    format!(
-                        "unknown key '{key}' in sli.yaml (expected 'spec_version' and 'indicators')"
-                    ),
-                ),
+                None
             }
-        }
-        if !has_spec_version {
-            diagnostics.warning(
-                &root,
-                format!("missing spec_version (expected '{SLI_SPEC_VERSION}')"),
-            );
-        }
-        if !has_indicators {
-            diagnostics.error(
-                &root,
-                "missing 'indicators' (a mapping of SLI name to query)",
-            );
-        }
-        if diagnostics.has_errors() {
-            return Err(Error::InvalidSli {
+            None => None,
+        };
+        match sli {
+            Some(sli) if !diagnostics.has_errors() => Ok((sli, diagnostics.items)),
+            _ => Err(Error::InvalidSli {
                 diagnostics: diagnostics.items,
-            });
+            }),
         }
-        Ok((SliConfig { indicators }, diagnostics.items))
     }
 
     /// The query of an indicator, as written (placeholders not rendered).
@@ -139,34 +86,107 @@ impl SliConfig {
     }
 }
 
+/// An sli.yaml exactly as written. Values are kept as YAML and read by [`validate`], so that
+/// a value of the wrong type is reported with every other problem.
+#[derive(Debug, Deserialize)]
+struct RawSliFile {
+    /// `spec_version` (`'1.0'`).
+    #[serde(default, deserialize_with = "present")]
+    spec_version: Option<Value>,
+    /// `indicators`: SLI names to queries (nothing when written empty).
+    #[serde(default, deserialize_with = "present")]
+    indicators: Option<Shaped<Mapping>>,
+    /// Keys Keptn does not know.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, Value>,
+}
+
+impl RawMapping for RawSliFile {
+    const KEYS: &'static [&'static str] = &["spec_version", "indicators"];
+}
+
+/// Checks a decoded sli.yaml and returns its indicators; the findings, in file order, go to
+/// `diagnostics`.
+fn validate(file: Keyed<RawSliFile>, diagnostics: &mut Diagnostics<'_>) -> SliConfig {
+    let Keyed { fields: raw, keys } = file;
+    let root = YamlPath::root();
+    let mut findings = KeyedFindings::new(diagnostics);
+    if let Some(value) = &raw.spec_version
+        && let Some(warning) = spec_version_warning(value, SLI_SPEC_VERSION)
+    {
+        findings
+            .about("spec_version")
+            .warning(&root.key("spec_version"), warning);
+    }
+    let has_indicators = raw.indicators.is_some();
+    let indicators = match raw.indicators {
+        Some(indicators) => read_indicators(
+            indicators,
+            &root.key("indicators"),
+            findings.about("indicators"),
+        ),
+        None => BTreeMap::new(),
+    };
+    for key in raw.unknown.keys() {
+        findings.about(key).warning_at_key(
+            &root.key(key),
+            format!("unknown key '{key}' in sli.yaml (expected 'spec_version' and 'indicators')"),
+        );
+    }
+    findings.in_order_of(&keys, |diagnostics, key| {
+        diagnostics.error(
+            &root,
+            format!(
+                "top-level keys must be strings, found {}",
+                describe_scalar(key)
+            ),
+        );
+    });
+    if raw.spec_version.is_none() {
+        diagnostics.warning(
+            &root,
+            format!("missing spec_version (expected '{SLI_SPEC_VERSION}')"),
+        );
+    }
+    if !has_indicators {
+        diagnostics.error(
+            &root,
+            "missing 'indicators' (a mapping of SLI name to query)",
+        );
+    }
+    SliConfig { indicators }
+}
+
+/// The indicators with a query: SLI names are any non-empty scalar (as text), queries
+/// non-empty strings. Invalid entries are reported and left out.
 fn read_indicators(
-    value: &Value,
+    indicators: Shaped<Mapping>,
     path: &YamlPath,
-    indicators: &mut BTreeMap<String, String>,
     diagnostics: &mut Diagnostics<'_>,
-) {
-    let entries = match value {
-        Value::Mapping(entries) => entries,
+) -> BTreeMap<String, String> {
+    let mut res = BTreeMap::new();
+    let entries = match indicators {
+        Shaped::Expected(entries) => entries,
         // `indicators:` with nothing after it.
-        Value::Null => {
+        Shaped::Found(Value::Null) => {
             diagnostics.warning(path, "'indicators' is empty: no SLI can be retrieved");
-            return;
+            return res;
         }
-        other => {
+        Shaped::Found(other) => {
             diagnostics.error(
                 path,
                 format!(
                     "'indicators' must be a mapping of SLI name to query, found {}",
-                    describe(other)
+                    describe(&other)
                 ),
             );
-            return;
+            return res;
         }
     };
     if entries.is_empty() {
         diagnostics.warning(path, "'indicators' is empty: no SLI can be retrieved");
     }
-    for (name, query) in entries {
+    for (name, query) in &entries {
         let Some(name) = scalar_text(name).filter(|name| !name.trim().is_empty()) else {
             diagnostics.error(
                 path,
@@ -180,7 +200,7 @@ fn read_indicators(
         let query_path = path.key(&name);
         match query {
             Value::String(query) if !query.trim().is_empty() => {
-                indicators.insert(name, query.clone());
+                res.insert(name, query.clone());
             }
             Value::String(_) | Value::Null => diagnostics.error(
                 &query_path,
@@ -195,4 +215,5 @@ fn read_indicators(
             ),
         }
     }
+    res
 }

@@ -707,6 +707,38 @@ fn sli_yaml_errors_are_all_reported_and_located() {
 }
 
 #[test]
+fn sli_yaml_keys_written_empty_and_keys_that_are_not_strings() {
+    let (sli, warnings) = SliConfig::parse("spec_version: '1.0'\nindicators:\n")
+        .expect("an empty indicators key is a warning");
+    assert!(sli.indicators().is_empty());
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["2:11: warning: 'indicators' is empty: no SLI can be retrieved (at indicators)"]
+    );
+    let (_, warnings) = SliConfig::parse("spec_version:\nindicators: {rt: up}\n")
+        .expect("an empty spec_version is a warning");
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "1:13: warning: spec_version must be a string like '1.0', found nothing (at spec_version)"
+        ]
+    );
+    // Numbers are SLI names; a top-level key must be a string; tags on unknown keys are fine.
+    assert_eq!(
+        parse_err(
+            "1: x\nindicators:\n  rt: up\n  2: ''\nextra: !tag {a: !b c}\nspec_version: '1.0'\n"
+        ),
+        [
+            "1:1: error: top-level keys must be strings, found '1' (at <root>)",
+            "4:6: error: the query of indicator '2' is empty (at indicators.2)",
+            "5:1: warning: unknown key 'extra' in sli.yaml (expected 'spec_version' and 'indicators') (at extra)",
+        ]
+    );
+}
+
+#[test]
 fn sli_yaml_levels_merge_like_keptn() {
     let project = sli(&[("rt", "project rt"), ("tp", "project tp")]);
     let service = sli(&[("rt", "service rt"), ("err", "service err")]);

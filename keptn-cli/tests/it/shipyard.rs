@@ -34,7 +34,8 @@ fn simulate(shipyard: &Path, stage: &str, sequence: &str, outcomes: &[&str], out
     keptn(args)
 }
 
-/// The transcript as `type` / `type:result` lines, as the §3.12 checks compare it.
+/// The transcript as `type` / `type:result` lines: only `.triggered` events and sequence
+/// `.finished` events, which is what the simulation checks compare.
 fn transcript(run: &Run) -> Vec<String> {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let events: Vec<serde_json::Value> =

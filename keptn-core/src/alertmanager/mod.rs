@@ -1,4 +1,4 @@
-//! Prometheus Alertmanager as a problem source (spec §4.3): the webhook notification
+//! Prometheus Alertmanager as a problem source: the webhook notification
 //! Alertmanager posts to a `webhook_configs` receiver (payload `version: "4"`), turned into
 //! one [`AlertNotice`] per alert.
 //!

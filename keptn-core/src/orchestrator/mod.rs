@@ -1,4 +1,4 @@
-//! The sequence orchestrator (spec §3) as a pure state machine.
+//! The sequence orchestrator (what Keptn's shipyard-controller does) as a pure state machine.
 //!
 //! [`Orchestrator::handle`] takes the time (`now`) and one [`Input`] — a Keptn event, a control
 //! command (abort/pause/resume), a clock tick or a shipyard update — changes [`State`] and
@@ -299,8 +299,9 @@ pub struct Execution {
     pub current_task: Option<CurrentTask>,
     /// Completed tasks.
     pub previous_tasks: Vec<TaskOutcome>,
-    /// The payload of §3.3 steps 1-3 so far: the trigger's data with the scope forced, merged
-    /// with every completed task's output, and the last task's `result`/`status`.
+    /// The payload so far, which the next task's `.triggered` data and the `.triggered` of a
+    /// chained sequence start from: the trigger's data with the scope forced, merged with
+    /// every completed task's output, and the last task's `result`/`status`.
     pub accumulated: EventData,
     /// When the trigger arrived.
     pub triggered_at: Timestamp,
@@ -1073,7 +1074,7 @@ fn event_id(namespace: u32, number: u64) -> String {
 }
 
 /// Merges a task's output into the accumulated payload: labels into the labels, everything
-/// else into the other fields (§3.3 merge rules).
+/// else into the other fields (with the rules of [`crate::merge`]).
 fn merge_output(accumulated: &mut EventData, output: Value) {
     let Value::Object(mut output) = output else {
         return;
@@ -1096,8 +1097,11 @@ fn merge_output(accumulated: &mut EventData, output: Value) {
     }
 }
 
-/// Aggregates the `.finished` reports of one task (§3.4); returns the outcome and the merged
-/// output of the reports.
+/// Aggregates the `.finished` reports of one task as Keptn did: the result is `fail` if any
+/// result is neither `pass` nor `warning` (a missing one included), else `warning` if any is,
+/// else `pass`; the status is `errored` if any is, else `aborted` if any is, else `succeeded`
+/// if all are, else `unknown`, which forces the result to `fail`. Returns the outcome and the
+/// merged output of the reports.
 fn aggregate(task: CurrentTask, reports: Vec<FinishedReport>) -> (TaskOutcome, Value) {
     let is_failing = |report: &FinishedReport| {
         report

@@ -1,4 +1,4 @@
-//! Query placeholder rendering (spec §4.4): `$PROJECT`, `$STAGE`, `$SERVICE`, `$DEPLOYMENT`,
+//! Query placeholder rendering: `$PROJECT`, `$STAGE`, `$SERVICE`, `$DEPLOYMENT`,
 //! `$DURATION_SECONDS`, `$LABEL.<key>` and the SLO's custom filters as `$<key>` and
 //! `$<KEY>`. Every SLI adapter renders its queries here.
 //!

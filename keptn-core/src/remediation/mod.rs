@@ -1,5 +1,5 @@
-//! `remediation.yaml` (spec.keptn.sh/0.1.4, kind `Remediation`, spec §4.3) and the action
-//! choice of Keptn's remediation-service.
+//! `remediation.yaml` (spec.keptn.sh/0.1.4, kind `Remediation`) and the action choice of
+//! Keptn's remediation-service.
 
 #[cfg(test)]
 mod tests;
@@ -92,7 +92,8 @@ pub struct ProblemRemediation {
     pub actions: Vec<Action>,
 }
 
-/// What get-action answers (§4.3).
+/// What get-action answers for a problem: the next action to run, or escalation when none
+/// is left.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionChoice<'remediation> {
     /// Run this action; the next iteration uses `next_index`.

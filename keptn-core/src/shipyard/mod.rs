@@ -1,12 +1,13 @@
-//! Shipyard: stages, the task sequences that run in them, and how sequences chain (spec §1).
+//! Shipyard: stages, the task sequences that run in them, and how sequences chain.
 //!
 //! [`parse`] takes the YAML text of a spec.keptn.sh/0.2.x shipyard or of the 2020 `keptn: v1`
 //! form (converted with [`v1::convert`]) and returns a validated [`Shipyard`] plus warnings, or
 //! [`crate::Error::InvalidShipyard`] with every located finding.
 //!
-//! Validation rejects what Keptn rejects (§1.5: undecodable YAML, an `apiVersion` below 0.2, no
-//! stages, invalid or duplicate stage names) and what breaks event types (a `.` in a sequence
-//! or task name), plus a `triggeredOn` naming a sequence that does not exist. It warns about
+//! Validation rejects what Keptn's shipyard-controller rejects (undecodable YAML, an
+//! `apiVersion` below 0.2, no stages, invalid or duplicate stage names) and what breaks event
+//! types (a `.` in a sequence or task name), plus a `triggeredOn` naming a sequence that does
+//! not exist. It warns about
 //! what Keptn accepts silently: unknown keys, duplicate sequence or task names, selectors that
 //! can never match (`result: failed`), non-duration `triggeredAfter`, unknown strategies.
 
@@ -33,7 +34,8 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::event::TaskResult;
 use crate::yaml::{Location, SourceMap, YamlPath};
 
-/// The name of the sequence every stage has implicitly (§1.4).
+/// The name of the sequence every stage has implicitly: `<stage>.evaluation.triggered` runs a
+/// one-task `[evaluation]` sequence unless the stage defines an `evaluation` sequence itself.
 pub const BUILT_IN_EVALUATION: &str = "evaluation";
 
 /// A validated shipyard.
@@ -91,7 +93,8 @@ pub struct Trigger {
     pub selector: Selector,
 }
 
-/// When a trigger fires (§1.3).
+/// When a trigger fires. Triggers are checked when the upstream sequence ends normally (not
+/// when it cannot start, times out or is aborted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Selector {
     /// No `selector.match`: fires when the upstream result is `pass` or `warning`.
@@ -117,7 +120,8 @@ impl Selector {
     }
 }
 
-/// Why a sequence cannot start (§3.2; it then finishes at once with result `fail`).
+/// Why a sequence cannot start (it then finishes at once with result `fail` and does not
+/// chain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartFailure {
     /// The stage is not in the shipyard.
@@ -172,7 +176,8 @@ impl Shipyard {
         self.stages.first()
     }
 
-    /// The task list to run for `stage.sequence`, including the built-in evaluation (§1.4).
+    /// The task list to run for `stage.sequence`, including the built-in one-task `evaluation`
+    /// of a stage that defines no `evaluation` sequence.
     pub fn resolve_sequence(
         &self,
         stage: &str,
@@ -426,7 +431,8 @@ fn api_version_text(value: &serde_yaml::Value) -> Option<String> {
     }
 }
 
-/// Lenient semver check of §1.5 item 2: strip `spec.keptn.sh/` and a `v`, require >= 0.2.
+/// Keptn's lenient semver check of `apiVersion`: strip `spec.keptn.sh/` and a `v`, require
+/// >= 0.2 (so `0.2` and `v0.2.0` pass, and `0.1.x` does not).
 fn api_version_is_supported(text: &str) -> Result<(), String> {
     let version = text.strip_prefix("spec.keptn.sh/").unwrap_or(text);
     let version = version.strip_prefix('v').unwrap_or(version);
@@ -1018,9 +1024,9 @@ fn check_one_trigger(
     }
 }
 
-/// §1.5 item 6: when a project's shipyard is replaced, the set of stage names must stay the
-/// same (every stage is a branch of the config repo); reordering is allowed. Returns the
-/// problem, quoting the stages added and removed.
+/// Keptn's rule for updates: when a project's shipyard is replaced, the set of stage names must
+/// stay the same (every stage is a branch of the config repo); reordering is allowed. Returns
+/// the problem, quoting the stages added and removed.
 pub fn check_update(current: &Shipyard, proposed: &Shipyard) -> Result<(), String> {
     let names = |shipyard: &Shipyard| -> std::collections::BTreeSet<String> {
         shipyard

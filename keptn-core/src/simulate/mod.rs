@@ -1,4 +1,5 @@
-//! The deterministic simulation model of spec §3.12, behind `keptn shipyard simulate`.
+//! The deterministic simulation model behind `keptn shipyard simulate`: one interleaving of
+//! events that is consistent with Keptn's rules when every integration answers at once.
 //!
 //! Every task is answered at once by a simulated integration with the outcome configured for
 //! `<stage>.<task>` (default `pass`). Work items are processed from one FIFO queue:

@@ -1,5 +1,5 @@
-//! `tests/data/events/*.json`: Keptn-shaped CloudEvents (modelled on keptn/spec's
-//! cloudevents.md examples, in the attribute order Keptn prints). Each must round-trip byte
+//! `tests/data/events/*.json`: Keptn-shaped CloudEvents (the attributes and data Keptn's
+//! events carry, in the attribute order Keptn prints). Each must round-trip byte
 //! for byte through [`KeptnEvent`], and keep its meaning through `cloudevents::Event`.
 
 use keptn_core::event::KeptnEvent;

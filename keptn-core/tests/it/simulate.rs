@@ -1,5 +1,6 @@
 //! `tests/data/simulate/*.yaml`: a shipyard, the trigger and the outcomes; the snapshot is
-//! the transcript of spec §3.12 (`type` or `type:result`), or the error.
+//! the transcript of the simulation model (`type` or `type:result` per `.triggered` event and
+//! sequence `.finished` event, in the order they are emitted), or the error.
 
 use std::collections::BTreeMap;
 
@@ -89,7 +90,7 @@ fn json_output_has_type_and_result_on_sequence_finished_only() {
 }
 
 /// Drives the orchestrator itself with integrations that answer every task at once (oldest
-/// open task first) and checks that it emits exactly the §3.12 transcript. Holds for these
+/// open task first) and checks that it emits exactly the model's transcript. Holds for these
 /// shipyards, where no two stages run at the same time (with parallel stages the model pins
 /// one interleaving of events the orchestrator emits in other transitions).
 #[test]

@@ -1,5 +1,4 @@
-use super::aggregate;
-use crate::spec::Aggregate;
+use super::{Aggregate, aggregate};
 
 fn check(function: Aggregate, values: &[f64], expected: f64) {
     let res = aggregate(function, values).expect("values given");

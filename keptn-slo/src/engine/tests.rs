@@ -7,7 +7,7 @@ fn run(slo: &str, slis: &[SliValue], history: &[PastEvaluation]) -> crate::Evalu
 
 #[test]
 fn same_sli_in_two_objectives_is_seen_by_both() {
-    // Keptn bug B3 gave the value to the first objective only.
+    // Keptn gave the value to the first objective only; the second failed without a value.
     let evaluation = run(
         "objectives:\n  - {sli: rt, pass: [{criteria: ['<600']}]}\n  - {sli: rt, pass: [{criteria: ['<300']}]}\ntotal_score: {pass: 50}\n",
         &[SliValue::new("rt", 250.0)],
@@ -25,7 +25,7 @@ fn same_sli_in_two_objectives_is_seen_by_both() {
 
 #[test]
 fn empty_criteria_set_scores_its_weight() {
-    // Keptn bug B2 counted it in the maximum only, so this scored 0 and failed.
+    // Keptn counted it in the maximum only, so this scored 0 and failed.
     let evaluation = run(
         "objectives:\n  - {sli: rt, pass: [{criteria: []}]}\ntotal_score: {pass: 90}\n",
         &[SliValue::new("rt", 250.0)],
@@ -221,7 +221,7 @@ fn streamed_percentile_baselines_equal_the_plain_ones() {
                 .zip(["a", "b", "a"])
             {
                 let values = earlier_values(&history, sli);
-                let aggregate = crate::spec::Aggregate::from_name(function).expect("known");
+                let aggregate = crate::aggregate::Aggregate::from_name(function).expect("known");
                 let expected = crate::aggregate(aggregate, &values).expect("values");
                 let compared = indicator.value.as_ref().map(|value| value.compared_value);
                 assert_eq!(

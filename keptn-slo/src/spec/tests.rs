@@ -1,4 +1,5 @@
-use super::{Aggregate, CompareWith, IncludeResults, parse};
+use super::{CompareWith, IncludeResults, parse};
+use crate::aggregate::Aggregate;
 use crate::diagnostic::{Problem, Severity};
 use crate::yaml::Location;
 
@@ -22,7 +23,7 @@ fn defaults_without_comparison_block() {
 
 #[test]
 fn comparison_block_without_compare_with_is_single_result() {
-    // Keptn bug B5 used 3 results here.
+    // Keptn used 3 results here, although it used 1 without the comparison block.
     let slo =
         slo("comparison: {aggregate_function: p90}\nobjectives: []\ntotal_score: {pass: '90%'}\n");
     assert_eq!(slo.comparison.number_of_comparison_results, 1);

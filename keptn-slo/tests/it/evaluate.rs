@@ -1,7 +1,7 @@
 //! Golden evaluation cases: one file per case in `tests/data/evaluate/`.
 //!
 //! Each case holds an SLO file, SLI values and earlier evaluations (newest first), and an
-//! `expect` block with the verdict worked out by hand from `slo-semantics.md`. The whole
+//! `expect` block with the verdict worked out by hand from Keptn's rules. The whole
 //! evaluation (or the diagnostics, for `err_*` cases) is also kept as an insta snapshot, so a
 //! change anywhere in the output shows up in review.
 
