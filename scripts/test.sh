@@ -8,19 +8,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Installs Debian packages, waiting for apt's lock when another apt runs (it may be busy on a
+# fresh machine): each call waits up to 5 minutes for the lock, and a failed attempt is
+# retried after 30 s, up to 10 times.
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
+  local attempt
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    if apt-get -o DPkg::Lock::Timeout=300 update -q \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "$@"; then
+      return 0
+    fi
+    echo "apt-get failed (attempt $attempt of 10); waiting for the package lock" >&2
+    sleep 30
+  done
+}
+
 # Real tools the tests drive. Under CI=true a missing tool fails the run (no silent skip).
 need() {
   command -v "$1" >/dev/null && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2"
-  fi
+  apt_install "$2"
   command -v "$1" >/dev/null || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
 }
 need_file() {
   [ -e "$1" ] && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2"
-  fi
+  apt_install "$2"
   [ -e "$1" ] || { echo "missing $1 (Debian package $2)" >&2; exit 1; }
 }
 need git git
@@ -63,6 +75,9 @@ cargo test --workspace --all-targets --locked 2>&1 | tee -a "$log"
 
 echo "== doc tests (the README's embedding example and the crate docs)"
 cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
+
+echo "== the embedding example: a custom controller runs a three-stage delivery in process"
+cargo run -q --locked -p keptn-example-embed 2>&1 | tee -a "$log" | tail -n 3
 
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

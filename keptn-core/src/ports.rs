@@ -89,6 +89,18 @@ pub struct Scope {
     pub service: String,
 }
 
+impl Scope {
+    /// The project, stage and service `event` is about (`None` when its data lacks one).
+    pub fn of(event: &KeptnEvent) -> Option<Self> {
+        let (project, stage, service) = event.scope()?;
+        Some(Self {
+            project: project.to_owned(),
+            stage: stage.to_owned(),
+            service: service.to_owned(),
+        })
+    }
+}
+
 /// A request for SLI values (get-sli).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliRequest {

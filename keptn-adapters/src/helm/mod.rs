@@ -1,7 +1,6 @@
 //! Helm charts and Istio routing: [`keptn_core::ports::Deployer`],
 //! [`keptn_core::ports::TrafficRouter`] and the `scaling` [`keptn_core::ports::ActionRunner`]
-//! on the helm and kubectl command-line tools, doing what Keptn's helm-service did
-//! (spec §4.5).
+//! on the helm and kubectl command-line tools, doing what Keptn's helm-service did.
 //!
 //! Charts come from the config repo, service level, on the stage's branch: the user chart
 //! `helm/<service>.tgz` (read at the request's commit) and the Keptn-managed

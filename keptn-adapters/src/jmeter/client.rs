@@ -252,7 +252,7 @@ impl JMeter {
         Ok(fix.clone())
     }
 
-    /// Runs the test of `request` as jmeter-service did (control-plane spec §4.6):
+    /// Runs the test of `request` as jmeter-service did:
     ///
     /// 1. An empty strategy passes without running anything; `real-user` is
     ///    [`Outcome::NotHandled`].
@@ -751,7 +751,7 @@ pub(super) fn jmeter_args(invocation: &JMeterInvocation<'_>) -> Vec<OsString> {
     res
 }
 
-/// jmeter-service's criteria (control-plane spec §4.6), one entry per broken one: a
+/// jmeter-service's criteria, one entry per broken one: a
 /// `functional` workload fails on any failed sample; any workload fails when failed samples
 /// exceed `acceptederrorrate` × samples, and when `avgrtvalidation` is above 0 and the
 /// average (whole milliseconds, as JMeter's summary line prints it) is above it.

@@ -1,5 +1,5 @@
 //! Apache JMeter as a [`keptn_core::ports::TestRunner`]: what Keptn's jmeter-service did for
-//! `sh.keptn.event.test.triggered` (control-plane spec §4.6), with the `jmeter` command.
+//! `sh.keptn.event.test.triggered`, with the `jmeter` command.
 //!
 //! A test run ([`JMeter::run`]) takes the target URL, the test strategy, the workloads of
 //! Keptn's `jmeter/jmeter.conf.yaml` ([`Workloads`], with jmeter-service's defaults for
@@ -20,7 +20,7 @@
 //! and when every sample fails. No results, or none in them, is an error quoting the log
 //! lines that say why; the `summary =` line of JMeter's output is kept in the [`Stats`].
 //!
-//! Debian's JMeter 2.13 needs two fixes to run at all (DEPENDENCIES.md §3.3): the package
+//! Debian's JMeter 2.13 needs two fixes to run at all: the package
 //! `jmeter-http` next to `jmeter` (no HTTP sampler otherwise), and a converter that lifts
 //! XStream 1.4.20's type allow-list, which otherwise refuses every plan. The runner builds
 //! that converter once per work directory with `javac` and `jar` (package

@@ -370,7 +370,7 @@ impl LoadGen {
     }
 }
 
-/// jmeter-service's criteria (control-plane spec §4.6), one entry per broken one.
+/// jmeter-service's criteria, one entry per broken one.
 fn failures(workload: &ValidWorkload, stats: &Stats) -> Vec<String> {
     let mut res = Vec::new();
     if stats.requests == 0 {

@@ -8,7 +8,7 @@
 //! latency histogram (hdrhistogram, microsecond resolution), and the [`Stats`] of a run hold
 //! the request count, the error count and rate, the average and p50/p90/p95/p99/max.
 //!
-//! Pass or fail is decided as jmeter-service decided it (control-plane spec §4.6): a run fails
+//! Pass or fail is decided as jmeter-service decided it: a run fails
 //! when `functional` had any failed request, when failed requests exceed
 //! `accept_error_rate` × requests, or when an average response time limit is set and exceeded.
 //! A request fails when it gets no answer within the request timeout or a status of 400 or

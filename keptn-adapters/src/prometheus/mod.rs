@@ -231,7 +231,7 @@ fn render(sli: &SliConfig, placeholders: &Placeholders, indicator: &str) -> Resu
         })
 }
 
-/// The placeholder values of a request (spec §4.4): `$DEPLOYMENT` is the request's deployment,
+/// The placeholder values of a request, as Keptn's prometheus-service set them: `$DEPLOYMENT` is the request's deployment,
 /// else its `deployment` label, else `primary`; `$DURATION_SECONDS` is end - start rounded up
 /// to whole seconds.
 fn placeholders(request: &SliRequest) -> Placeholders {

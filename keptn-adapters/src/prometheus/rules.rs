@@ -1,4 +1,4 @@
-//! `keptn configure monitoring prometheus` (spec §4.4): the Prometheus alerting rules, the
+//! `keptn configure monitoring prometheus`: the Prometheus alerting rules, the
 //! Alertmanager configuration and the scrape jobs that make Prometheus a problem source for
 //! Keptn's remediation, as Keptn's prometheus-service generated them.
 //!

@@ -400,26 +400,36 @@ fn uniform_problems(
     problems: &[kinds::Problem],
     uniform_file: Option<&(PathBuf, String)>,
 ) -> InvalidInput {
+    let Some((path, text)) = uniform_file else {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|problem| format!("error: uniform: {}", problem.message))
+            .collect();
+        return InvalidInput(lines.join("\n"));
+    };
+    let source_map = keptn_core::yaml::SourceMap::new(text);
+    // Which keys each entry has, to point at the one written (the kind defaults to the name).
+    let entries: Vec<serde_yaml::Value> = serde_yaml::from_str::<serde_yaml::Value>(text)
+        .ok()
+        .and_then(|document| document.get("integrations").cloned())
+        .and_then(|integrations| integrations.as_sequence().cloned())
+        .unwrap_or_default();
+    let has = |index: usize, key: &str| {
+        entries
+            .get(index)
+            .is_some_and(|entry| entry.get(key).is_some())
+    };
     let lines: Vec<String> = problems
         .iter()
         .map(|problem| {
             let entry = keptn_core::yaml::YamlPath::root()
                 .key("integrations")
                 .index(problem.index);
-            let Some((path, text)) = uniform_file else {
-                return format!("error: uniform: {}", problem.message);
-            };
-            let source_map = keptn_core::yaml::SourceMap::new(text);
             let field = match problem.field {
-                // The kind defaults to the name: point at whichever is written.
-                kinds::Field::Kind if source_map.key_location(&entry.key("kind")).is_some() => {
-                    entry.key("kind")
-                }
+                kinds::Field::Kind if has(problem.index, "kind") => entry.key("kind"),
                 kinds::Field::Kind => entry.key("name"),
-                kinds::Field::Config if source_map.key_location(&entry.key("config")).is_some() => {
-                    entry.key("config")
-                }
-                kinds::Field::Config => entry.clone(),
+                kinds::Field::Config if has(problem.index, "config") => entry.key("config"),
+                kinds::Field::Config => entry,
             };
             let mut diagnostics = keptn_core::diagnostic::Diagnostics::new(&source_map);
             diagnostics.error(&field, problem.message.clone());

@@ -1052,6 +1052,85 @@ fn invalid_timeout_flags_are_rejected() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("'soon' is not a duration"));
 }
 
+/// Starts `keptn serve` with `uniform` and returns its exit code and stderr; it must stop by
+/// itself.
+fn serve_refuses(name: &str, uniform: &str) -> (Option<i32>, String) {
+    let scratch = Scratch::new(name);
+    let path = scratch.0.join("uniform.yaml");
+    std::fs::write(&path, uniform).expect("uniform written");
+    let output = Command::new(env!("CARGO_BIN_EXE_keptn"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(scratch.0.join("data"))
+        .arg("--uniform")
+        .arg(&path)
+        .env("KEPTN_API_TOKEN", TOKEN)
+        .output()
+        .expect("keptn runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unknown_integration_kind_stops_serve_with_the_known_kinds() {
+    let uniform = "integrations:\n  - name: approval-service\n    subscriptions:\n      - event: sh.keptn.event.approval.triggered\n  - name: evaluator\n    kind: lighthous-service\n    subscriptions:\n      - event: sh.keptn.event.evaluation.triggered\n";
+    let (code, stderr) = serve_refuses("unknown-kind", uniform);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("uniform.yaml:6:11: error: unknown integration kind 'lighthous-service' (did you mean 'lighthouse-service'?)"),
+        "{stderr}"
+    );
+    for kind in [
+        "noop",
+        "approval-service",
+        "lighthouse-service",
+        "remediation-service",
+        "prometheus-service",
+        "local-sli",
+        "loadgen",
+        "jmeter-service",
+        "local-platform",
+        "helm-service",
+        "webhook-action",
+        "script-action",
+        "external",
+    ] {
+        assert!(stderr.contains(kind), "{kind} missing: {stderr}");
+    }
+    // Keptn's service names are kinds too, so a misspelt name without a kind is caught the
+    // same way, located at the name.
+    let (code, stderr) = serve_refuses(
+        "unknown-name",
+        "integrations:\n  - name: jmeter-servce\n    subscriptions:\n      - event: sh.keptn.event.test.triggered\n",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("uniform.yaml:2:11: error: unknown integration kind 'jmeter-servce'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_integration_config_that_does_not_validate_stops_serve_located() {
+    let uniform = "integrations:\n  - name: prometheus-service\n    config:\n      url: ftp://prometheus\n    subscriptions:\n      - event: sh.keptn.event.get-sli.triggered\n  - name: noop\n    config: {delay: 5s}\n    subscriptions: []\n";
+    let (code, stderr) = serve_refuses("bad-config", uniform);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "uniform.yaml:4:7: error: config of 'prometheus-service' (kind prometheus-service):"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ftp://prometheus"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "uniform.yaml:8:13: error: config of 'noop' (kind noop): kind noop takes no config"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn openapi_document_describes_every_route_and_open_triggers_can_be_polled() {
     let scratch = Scratch::new("openapi");

@@ -1,5 +1,5 @@
 //! Keptn CloudEvents: the typed [`EventType`], the Keptn extension attributes, the common
-//! `data` fields and the task payloads (spec §2).
+//! `data` fields and the task payloads, as Keptn's spec 0.2 and go-utils define them.
 //!
 //! [`KeptnEvent`] is a CloudEvent 1.0 whose `data` is a JSON object. It converts to and from
 //! [`cloudevents::Event`] and has its own structured-JSON codec

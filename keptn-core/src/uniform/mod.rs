@@ -198,7 +198,8 @@ impl Uniform {
             .collect()
     }
 
-    /// Keptn's default subscriptions of its standard services (§5.1).
+    /// Keptn's default subscriptions of its standard services (approval, lighthouse,
+    /// remediation, helm, jmeter and prometheus services).
     pub fn keptn_defaults() -> Self {
         let integration = |name: &str, events: &[&str]| Integration {
             name: name.to_owned(),

@@ -7,8 +7,9 @@ use keptn_core::answer::{errored, finished, started, triggered_task};
 use keptn_core::event::{Action as ActionPayload, KeptnEvent, Problem, TaskResult};
 use keptn_core::ports::{ActionRequest, ActionRunner};
 
-use super::scope_of;
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
+use keptn_core::ports::Scope;
 
 /// Answers `action.triggered` for the actions its [`ActionRunner`] handles (`scaling`,
 /// `toggle-feature`, a webhook, a script): `.started`, the action with the problem being
@@ -62,7 +63,7 @@ impl Integration for Action {
         {
             return Ok(());
         }
-        let Some(scope) = scope_of(trigger) else {
+        let Some(scope) = Scope::of(trigger) else {
             return Ok(());
         };
         let name = &self.registration.name;

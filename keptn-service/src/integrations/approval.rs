@@ -7,7 +7,8 @@ use keptn_core::event::{
     TaskResult,
 };
 
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// Keptn's approval rules for an `approval.triggered` task:
 ///

@@ -14,8 +14,8 @@ use keptn_core::ports::{
 use serde_json::{Value, json};
 
 use super::action::Action;
-use super::scope_of;
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// The tasks a deployer answers.
 pub(crate) const TASKS: [&str; 3] = ["deployment", "release", "rollback"];
@@ -91,7 +91,7 @@ impl Deploy {
         now: impl Fn() -> Timestamp,
     ) -> Option<KeptnEvent> {
         let name = &self.registration.name;
-        let scope = scope_of(trigger)?;
+        let scope = Scope::of(trigger)?;
         let deployment: Deployment = trigger.data.payload_or_default("deployment");
         let strategy_name = deployment
             .deploymentstrategy

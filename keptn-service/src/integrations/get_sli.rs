@@ -9,7 +9,8 @@ use keptn_core::event::{GetSli as GetSliPayload, KeptnEvent, TaskResult, parse_r
 use keptn_core::ports::{Scope, SliProvider, SliRequest};
 use serde_json::Value;
 
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// Answers `get-sli.triggered` with the values of an [`SliProvider`] (Prometheus with the
 /// project's `sli.yaml`, the local platform's router records, ...): `.started` at once, then

@@ -15,7 +15,8 @@ use keptn_slo::{EvaluationResult, PastEvaluation};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
 
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// Suffix of the `get-sli.triggered` id derived from an evaluation trigger's id.
 const GET_SLI_SUFFIX: &str = "-lighthouse-get-sli";

@@ -32,13 +32,3 @@ pub use lighthouse::{Lighthouse, SLO_FILE};
 pub use noop::Noop;
 pub use remediation::{REMEDIATION_FILE, Remediation};
 pub use test::Test;
-
-/// The project/stage/service an event is about.
-fn scope_of(event: &keptn_core::event::KeptnEvent) -> Option<keptn_core::ports::Scope> {
-    let (project, stage, service) = event.scope()?;
-    Some(keptn_core::ports::Scope {
-        project: project.to_owned(),
-        stage: stage.to_owned(),
-        service: service.to_owned(),
-    })
-}

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use keptn_core::answer::{finished, started, triggered_task};
 use keptn_core::event::{KeptnEvent, TaskResult};
 
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// Answers every subscribed `.triggered` task with `.started` and `.finished` (`pass`,
 /// message `noop`): a stand-in for integrations not set up yet, and the way to measure the

@@ -6,7 +6,8 @@ use keptn_core::event::{GetAction, KeptnEvent, Problem, TaskResult, Timestamp};
 use keptn_core::remediation::ActionChoice;
 use serde_json::{Value, json};
 
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
 
 /// Where the remediation actions live (stage branch, service level).
 pub const REMEDIATION_FILE: &str = "remediation.yaml";

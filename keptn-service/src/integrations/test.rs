@@ -7,8 +7,9 @@ use keptn_core::answer::{errored, finished, started, triggered_task};
 use keptn_core::event::{Deployment, KeptnEvent, TaskResult, Test as TestPayload, format_rfc3339};
 use keptn_core::ports::{TestRequest, TestRunner};
 
-use super::scope_of;
-use crate::{Context, Error, Integration, Registration};
+use crate::error::Error;
+use crate::integration::{Context, Integration, Registration};
+use keptn_core::ports::Scope;
 
 /// Answers `test.triggered` through a [`TestRunner`] (JMeter, the built-in load runner):
 ///
@@ -64,7 +65,7 @@ impl Integration for Test {
         if triggered_task(trigger).is_none() {
             return Ok(());
         }
-        let Some(scope) = scope_of(trigger) else {
+        let Some(scope) = Scope::of(trigger) else {
             return Ok(());
         };
         let strategy = trigger
