@@ -31,6 +31,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     orchestrator: OrchestratorConfig,
     integrations: Vec<Arc<dyn Integration>>,
+    local: broadcast::Sender<KeptnEvent>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -106,6 +107,13 @@ impl Builder {
         self
     }
 
+    /// Every event the control plane will commit, from its very start on (recovery included):
+    /// [`ControlPlane::subscribe`] for a subscriber that must not miss what happens while it
+    /// starts.
+    pub fn subscribe(&self) -> broadcast::Receiver<KeptnEvent> {
+        self.local.subscribe()
+    }
+
     /// Adds integrations to run in process.
     #[must_use]
     pub fn integrations(
@@ -144,7 +152,7 @@ impl Builder {
             orchestrator.state = state;
         }
         let metrics = Arc::new(Metrics::new());
-        let (local, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
+        let local = self.local;
         let (stop, stop_signal) = watch::channel(false);
         let (engine, loop_task) = engine::start(
             Parts {
@@ -315,6 +323,7 @@ impl ControlPlane {
             clock: Arc::new(SystemClock),
             orchestrator: OrchestratorConfig::default(),
             integrations: Vec::new(),
+            local: broadcast::channel(SUBSCRIBER_CAPACITY).0,
         }
     }
 

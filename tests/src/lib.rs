@@ -1,2 +1,3 @@
-//! End-to-end tests for keptn-rs live in `tests/it/`: they run the `keptn` binary that cargo
-//! builds for the workspace against the files in `examples/`. This library is empty on purpose.
+//! Cross-crate scenarios for keptn-rs live in `tests/it/`: the control plane of keptn-service
+//! embedded with the durable adapters of keptn-adapters (SQLite, git), as a custom controller
+//! would run it. This library is empty on purpose.
