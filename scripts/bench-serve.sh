@@ -3,12 +3,17 @@
 # delivery answered by `noop`, and event intake under load (hey, from Debian), including a
 # sustained run of 64,000 events.
 # Usage: bash scripts/bench-serve.sh   (prints the figures recorded in BENCHMARKS.md; honours
-# CARGO_TARGET_DIR, a relative one taken from the workspace root)
+# CARGO_TARGET_DIR, a relative one taken from the workspace root; with KEPTN_BIN=path it
+# measures that binary instead of building one, to compare builds run after run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hey >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends hey; }
-cargo build --release --locked -p keptn-cli
-keptn=${CARGO_TARGET_DIR:-$PWD/target}/release/keptn
+if [ -n "${KEPTN_BIN:-}" ]; then
+  keptn=$KEPTN_BIN
+else
+  cargo build --release --locked -p keptn-cli
+  keptn=${CARGO_TARGET_DIR:-$PWD/target}/release/keptn
+fi
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=18181

@@ -6,6 +6,8 @@
 //! once. Nothing needs acknowledging, and nothing outlives the process: after a restart the
 //! control plane publishes again what its outbox holds and the triggers of open tasks.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use keptn_core::event::KeptnEvent;
 use keptn_core::ports::{
@@ -20,7 +22,8 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// The in-process bus.
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
-    sender: broadcast::Sender<KeptnEvent>,
+    // Shared events: a slot of the channel is a pointer, not a whole event.
+    sender: broadcast::Sender<Arc<KeptnEvent>>,
 }
 
 impl Default for InProcessBus {
@@ -42,7 +45,7 @@ impl EventBus for InProcessBus {
     async fn publish(&self, events: &[KeptnEvent]) -> Result<(), AdapterError> {
         for event in events {
             // No subscriber is not an error: the events are in the store's history either way.
-            let _ = self.sender.send(event.clone());
+            let _ = self.sender.send(Arc::new(event.clone()));
         }
         Ok(())
     }
@@ -59,7 +62,7 @@ impl EventBus for InProcessBus {
 }
 
 struct Subscription {
-    receiver: broadcast::Receiver<KeptnEvent>,
+    receiver: broadcast::Receiver<Arc<KeptnEvent>>,
     subjects: Vec<EventPattern>,
 }
 
@@ -81,7 +84,10 @@ impl BusSubscription for Subscription {
         loop {
             match self.receiver.recv().await {
                 Ok(event) if self.wants(&event) => {
-                    return Ok(Some(Delivery { event, ack: None }));
+                    return Ok(Some(Delivery {
+                        event: KeptnEvent::clone(&event),
+                        ack: None,
+                    }));
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Closed) => return Ok(None),

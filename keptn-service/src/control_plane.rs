@@ -31,7 +31,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     orchestrator: OrchestratorConfig,
     integrations: Vec<Arc<dyn Integration>>,
-    local: broadcast::Sender<KeptnEvent>,
+    local: broadcast::Sender<Arc<KeptnEvent>>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -110,7 +110,7 @@ impl Builder {
     /// Every event the control plane will commit, from its very start on (recovery included):
     /// [`ControlPlane::subscribe`] for a subscriber that must not miss what happens while it
     /// starts.
-    pub fn subscribe(&self) -> broadcast::Receiver<KeptnEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<KeptnEvent>> {
         self.local.subscribe()
     }
 
@@ -292,7 +292,7 @@ struct Inner {
     config_repo: Arc<dyn ConfigRepo>,
     bus: Arc<dyn EventBus>,
     metrics: Arc<Metrics>,
-    local: broadcast::Sender<KeptnEvent>,
+    local: broadcast::Sender<Arc<KeptnEvent>>,
     stop: watch::Sender<bool>,
     ended: watch::Receiver<Option<Result<(), Error>>>,
     tasks: Mutex<Option<Tasks>>,
@@ -372,8 +372,9 @@ impl ControlPlane {
     }
 
     /// Every event the control plane commits from now on: the events it takes in, then the
-    /// ones the orchestrator emitted for them, in commit order.
-    pub fn subscribe(&self) -> broadcast::Receiver<KeptnEvent> {
+    /// ones the orchestrator emitted for them, in commit order (shared: subscribers get the
+    /// same event).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<KeptnEvent>> {
         self.inner.local.subscribe()
     }
 

@@ -175,7 +175,7 @@ impl Engine {
 /// Where the loop sends what it committed.
 pub(crate) struct Outlets {
     /// The control plane's own subscribers (`ControlPlane::subscribe`).
-    pub(crate) local: broadcast::Sender<KeptnEvent>,
+    pub(crate) local: broadcast::Sender<Arc<KeptnEvent>>,
     /// The event bus the integrations listen on.
     pub(crate) bus: Arc<dyn EventBus>,
 }
@@ -210,7 +210,7 @@ pub(crate) fn start(
 pub(crate) async fn publish(outlets: &Outlets, events: &[KeptnEvent]) -> bool {
     for event in events {
         // No subscriber is not an error: the events are in the history either way.
-        let _ = outlets.local.send(event.clone());
+        let _ = outlets.local.send(Arc::new(event.clone()));
     }
     match outlets.bus.publish(events).await {
         Ok(()) => true,

@@ -63,3 +63,9 @@ pub use engine::{Received, normalise};
 pub use error::Error;
 pub use integration::{Context, Integration, Registration};
 pub use metrics::{Histogram, MetricsSnapshot};
+
+/// The README's embedding examples (the control plane and the quality gate), compiled and run
+/// as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

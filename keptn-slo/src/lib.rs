@@ -53,7 +53,3 @@ pub use spec::{
 };
 pub use yaml::{Location, PathSegment, YamlPath};
 
-/// The README's embedding example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -101,8 +101,8 @@ async fn open(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Arc<dyn ConfigRepo>) 
 }
 
 async fn wait_for_production(
-    mut events: tokio::sync::broadcast::Receiver<KeptnEvent>,
-) -> KeptnEvent {
+    mut events: tokio::sync::broadcast::Receiver<Arc<KeptnEvent>>,
+) -> Arc<KeptnEvent> {
     let waiting = async {
         loop {
             let event = events.recv().await.expect("the control plane runs");

@@ -71,3 +71,4 @@ async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed() {
     let next = subscription.next().await.expect("receives").expect("open");
     assert_eq!(next.event.id, "3");
 }
+

@@ -11,7 +11,7 @@ use keptn_core::event::{
 use keptn_core::ports::{
     ActionRunner, Deployer, DeploymentRequest, DeploymentStrategy, Scope, TrafficRouter,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::action::Action;
 use crate::error::Error;
@@ -130,15 +130,17 @@ impl Deploy {
                             )),
                             now(),
                         )?;
-                        finished.data.fields.insert(
-                            "deployment".to_owned(),
-                            json!({
-                                "deploymentstrategy": strategy_name,
-                                "deploymentNames": deployed.deployment_names,
-                                "deploymentURIsLocal": deployed.uris_local,
-                                "deploymentURIsPublic": deployed.uris_public,
-                            }),
-                        );
+                        let payload = Deployment {
+                            deploymentstrategy: Some(strategy_name),
+                            deployment_names: Some(deployed.deployment_names),
+                            deployment_uris_local: Some(deployed.uris_local),
+                            deployment_uris_public: Some(deployed.uris_public),
+                            ..Deployment::default()
+                        };
+                        finished
+                            .data
+                            .set_payload("deployment", &payload)
+                            .expect("a deployment payload serialises");
                         Some(finished)
                     }
                     Err(err) => errored(trigger, name, &format!("deployment failed: {err}"), now()),

@@ -152,17 +152,27 @@ impl Lighthouse {
             .deployment_names
             .and_then(|names| names.into_iter().next())
             .unwrap_or_default();
-        data.fields.insert(
-            "get-sli".to_owned(),
-            json!({
-                "sliProvider": "",
-                "deployment": deployment,
-                "start": start,
-                "end": end,
-                "indicators": slo.objectives.iter().map(|objective| objective.sli.clone()).collect::<Vec<_>>(),
-                "customFilters": slo.filter.iter().map(|(key, value)| json!({"key": key, "value": value})).collect::<Vec<_>>(),
-            }),
-        );
+        let request = GetSli {
+            sli_provider: Some(String::new()),
+            deployment: Some(deployment),
+            start: Some(start),
+            end: Some(end),
+            indicators: Some(
+                slo.objectives
+                    .iter()
+                    .map(|objective| objective.sli.to_string())
+                    .collect(),
+            ),
+            custom_filters: Some(
+                slo.filter
+                    .iter()
+                    .map(|(key, value)| json!({"key": key, "value": value}))
+                    .collect(),
+            ),
+            ..GetSli::default()
+        };
+        data.set_payload("get-sli", &request)
+            .expect("a get-sli request serialises");
         let event_type = EventType::task("get-sli", TaskEventKind::Triggered)
             .expect("get-sli is a valid task name");
         let mut get_sli = KeptnEvent::new(&get_sli_id, name, event_type, data);

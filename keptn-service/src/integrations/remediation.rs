@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use keptn_core::answer::{errored, finished, started, triggered_task};
 use keptn_core::event::{GetAction, KeptnEvent, Problem, TaskResult, Timestamp};
 use keptn_core::remediation::ActionChoice;
-use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::integration::{Context, Integration, Registration};
@@ -99,14 +98,18 @@ impl Remediation {
                     )),
                     now,
                 )?;
-                finished.data.fields.insert(
-                    "action".to_owned(),
-                    serde_json::to_value(action).unwrap_or(Value::Null),
-                );
-                finished.data.fields.insert(
-                    "get-action".to_owned(),
-                    json!({ "actionIndex": next_index }),
-                );
+                finished
+                    .data
+                    .set_payload("action", &action)
+                    .expect("an action serialises");
+                let next = GetAction {
+                    action_index: Some(next_index),
+                    ..GetAction::default()
+                };
+                finished
+                    .data
+                    .set_payload("get-action", &next)
+                    .expect("an action index serialises");
                 Some(finished)
             }
             ActionChoice::Escalate => finished(

@@ -89,9 +89,9 @@ pub(crate) fn sequence_trigger(stage: &str, sequence: &str) -> KeptnEvent {
 
 /// Waits for the first committed event `wanted` accepts, failing after 10 s.
 pub(crate) async fn wait_for(
-    events: &mut broadcast::Receiver<KeptnEvent>,
+    events: &mut broadcast::Receiver<Arc<KeptnEvent>>,
     wanted: impl Fn(&KeptnEvent) -> bool,
-) -> KeptnEvent {
+) -> Arc<KeptnEvent> {
     let waiting = async {
         loop {
             match events.recv().await {
