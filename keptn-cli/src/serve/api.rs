@@ -1189,3 +1189,6 @@ async fn open_triggered_events(
     open.reverse();
     Ok(Json(json!({ "events": open })))
 }
+
+#[cfg(test)]
+mod tests;
