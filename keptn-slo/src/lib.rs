@@ -52,4 +52,3 @@ pub use spec::{
     CompareWith, Comparison, IncludeResults, Objective, Parsed, Slo, TotalScore, parse,
 };
 pub use yaml::{Location, PathSegment, YamlPath};
-

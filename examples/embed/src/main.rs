@@ -104,7 +104,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             println!("{event_type:<48} {result}");
             if event_type == "sh.keptn.event.production.delivery.finished" {
-                return Ok::<_, tokio::sync::broadcast::error::RecvError>(event.data.result.clone());
+                return Ok::<_, tokio::sync::broadcast::error::RecvError>(
+                    event.data.result.clone(),
+                );
             }
         }
     })

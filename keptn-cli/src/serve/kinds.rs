@@ -51,7 +51,10 @@ pub struct Problem {
     pub message: String,
 }
 
-type Build = fn(&Entry, Registration, &Needs<'_>) -> Result<Option<Arc<dyn Integration>>, String>;
+/// What a constructor gives: the integration (none for an external one) or why not.
+type Built = Result<Option<Arc<dyn Integration>>, String>;
+
+type Build = fn(&Entry, Registration, &Needs<'_>) -> Built;
 
 /// One kind: its name, what it does, how it is built.
 struct Kind {
@@ -204,61 +207,43 @@ fn platform<'a>(needs: &Needs<'a>) -> Result<&'a LocalPlatform, String> {
         .ok_or_else(|| "needs the local platform, which did not start".to_owned())
 }
 
-fn built(integration: impl Integration + 'static) -> Result<Option<Arc<dyn Integration>>, String> {
+fn built(integration: impl Integration + 'static) -> Built {
     Ok(Some(Arc::new(integration)))
 }
 
-fn noop(
+/// A kind without settings: its integration needs only the registration.
+fn without_config<I: Integration + 'static>(
     entry: &Entry,
     registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+    make: fn(Registration) -> I,
+) -> Built {
     no_config(entry)?;
-    built(Noop::new(registration))
+    built(make(registration))
 }
 
-fn approval(
-    entry: &Entry,
-    registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
-    no_config(entry)?;
-    built(Approval::new(registration))
+fn noop(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
+    without_config(entry, registration, Noop::new)
 }
 
-fn lighthouse(
-    entry: &Entry,
-    registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
-    no_config(entry)?;
-    built(Lighthouse::new(registration))
+fn approval(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
+    without_config(entry, registration, Approval::new)
 }
 
-fn remediation(
-    entry: &Entry,
-    registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
-    no_config(entry)?;
-    built(Remediation::new(registration))
+fn lighthouse(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
+    without_config(entry, registration, Lighthouse::new)
 }
 
-fn external(
-    _: &Entry,
-    _: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn remediation(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
+    without_config(entry, registration, Remediation::new)
+}
+
+fn external(_: &Entry, _: Registration, _: &Needs<'_>) -> Built {
     Ok(None)
 }
 
 /// `config`: `keptn_adapters::prometheus::Config` (`url`, `timeout_seconds`,
 /// `max_concurrency`); queries from the project's `prometheus/sli.yaml`.
-fn prometheus(
-    entry: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn prometheus(entry: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     use keptn_adapters::prometheus::{Config, Prometheus, RepoSli};
     let valid = config::<Config>(entry)?
         .validate()
@@ -269,11 +254,7 @@ fn prometheus(
 }
 
 /// SLI values from the local platform's router records; no config.
-fn local_sli(
-    entry: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn local_sli(entry: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     no_config(entry)?;
     let provider = platform(needs)?.sli_provider();
     built(GetSli::new(registration, Arc::new(provider)))
@@ -281,11 +262,7 @@ fn local_sli(
 
 /// `config`: `keptn_adapters::loadgen::Config` (`workloads`, `request_timeout_ms`) plus an
 /// optional `target` URL; without it the target is the deployment's URI.
-fn loadgen(
-    entry: &Entry,
-    registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn loadgen(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
     use keptn_adapters::loadgen::{Config, LoadGen};
     let mut map = config_map(entry)?;
     let target = match map.remove("target") {
@@ -306,11 +283,7 @@ fn loadgen(
 
 /// `config`: `keptn_adapters::jmeter::Config`; `work_dir` defaults to `<data-dir>/jmeter`;
 /// workloads and plans from the project's `jmeter/` files.
-fn jmeter(
-    entry: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn jmeter(entry: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     use keptn_adapters::jmeter::{Config, JMeter, RepoJMeter};
     let mut map = config_map(entry)?;
     map.entry("work_dir")
@@ -324,11 +297,7 @@ fn jmeter(
 
 /// Deployments on the local platform (its `config` is read where the platform starts);
 /// `scaling`, `toggle-feature` and `rollback` actions on it.
-fn local_platform(
-    _: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn local_platform(_: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     let platform = platform(needs)?;
     let deployer = Arc::new(LocalDeployer::new(
         platform.clone(),
@@ -343,11 +312,7 @@ fn local_platform(
 
 /// `config`: `keptn_adapters::helm::Config` (`work_dir` required, `helm`, `kubectl`, ...);
 /// charts from the config repo; `scaling` actions.
-fn helm(
-    entry: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn helm(entry: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     use keptn_adapters::helm::{Config, Helm};
     let valid = config::<Config>(entry)?
         .validate()
@@ -362,11 +327,7 @@ fn helm(
 
 /// `config`: `keptn_adapters::actions::WebhookConfig` (`url`, `allowed_hosts`, `actions`,
 /// templates).
-fn webhook_action(
-    entry: &Entry,
-    registration: Registration,
-    _: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn webhook_action(entry: &Entry, registration: Registration, _: &Needs<'_>) -> Built {
     use keptn_adapters::actions::{Webhook, WebhookConfig};
     let valid = config::<WebhookConfig>(entry)?
         .validate()
@@ -379,11 +340,7 @@ fn webhook_action(
 /// `config`: `keptn_adapters::actions::ScriptConfig` (`commands`, `timeout_seconds`, ...);
 /// with a `base_dir` the scripts run from there, without one they are read from the config
 /// repo and checked out under `<data-dir>/scripts/<name>`.
-fn script_action(
-    entry: &Entry,
-    registration: Registration,
-    needs: &Needs<'_>,
-) -> Result<Option<Arc<dyn Integration>>, String> {
+fn script_action(entry: &Entry, registration: Registration, needs: &Needs<'_>) -> Built {
     use keptn_adapters::actions::{RepoScripts, Script, ScriptConfig};
     let mut map = config_map(entry)?;
     let from_repo = !map.contains_key("base_dir");

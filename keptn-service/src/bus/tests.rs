@@ -71,4 +71,3 @@ async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed() {
     let next = subscription.next().await.expect("receives").expect("open");
     assert_eq!(next.event.id, "3");
 }
-
