@@ -378,7 +378,9 @@ impl ControlPlane {
         self.inner.local.subscribe()
     }
 
-    /// The orchestrator state as of the last commit.
+    /// The orchestrator state as of the last commit: shipyards, executions, pauses and the
+    /// next ids (the ids of recently handled sequence triggers are left out; they are the
+    /// orchestrator's own business).
     pub async fn state(&self) -> State {
         self.inner.engine.state().await
     }

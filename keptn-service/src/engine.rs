@@ -195,7 +195,7 @@ pub(crate) fn start(
     stop: watch::Receiver<bool>,
 ) -> (Engine, tokio::task::JoinHandle<Result<(), Error>>) {
     let (requests, receiver) = mpsc::channel(1024);
-    let snapshots = Arc::new(RwLock::new(parts.orchestrator.state.clone()));
+    let snapshots = Arc::new(RwLock::new(snapshot_of(&parts.orchestrator.state)));
     let engine = Engine {
         requests,
         snapshots: Arc::clone(&snapshots),
@@ -399,7 +399,7 @@ async fn run(
             tracing::error!("{err}: {}", error_chain(&err));
             return Err(err);
         }
-        *snapshots.write().await = orchestrator.state.clone();
+        *snapshots.write().await = snapshot_of(&orchestrator.state);
         for done in waiting {
             let _ = done.send(Ok(()));
         }
@@ -466,6 +466,22 @@ async fn run(
             orchestrator.state.executions.len(),
             n_queued,
         );
+    }
+}
+
+/// What readers of the state get: everything but the ids of recently handled sequence
+/// triggers, which only the orchestrator's duplicate check needs (up to 10,000 ids, kept
+/// twice: copying them after every batch cost more than the batch itself).
+fn snapshot_of(state: &State) -> State {
+    State {
+        shipyards: state.shipyards.clone(),
+        executions: state.executions.clone(),
+        paused: state.paused.clone(),
+        next_execution_id: state.next_execution_id,
+        next_event_number: state.next_event_number,
+        handled_triggers: std::collections::VecDeque::new(),
+        handled_trigger_set: std::collections::BTreeSet::new(),
+        scheduled_wake: state.scheduled_wake,
     }
 }
 
