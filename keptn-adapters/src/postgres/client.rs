@@ -439,7 +439,8 @@ impl Postgres {
         if filter.limit == 0 {
             query.push(" ORDER BY seq");
         } else {
-            let limit = to_i64("limit", filter.limit as u64)?;
+            // A limit beyond the history lists all of it.
+            let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
             query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
         }
         let rows = query
@@ -601,7 +602,7 @@ impl Postgres {
         let limit = if limit == 0 {
             None
         } else {
-            Some(to_i64("limit", limit as u64)?)
+            Some(i64::try_from(limit).unwrap_or(i64::MAX))
         };
         let rows = sqlx::query(
             "SELECT event_id, project, stage, service, time, data, invalidated FROM evaluations \

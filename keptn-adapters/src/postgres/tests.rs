@@ -1517,3 +1517,110 @@ async fn one_control_plane_at_a_time_holds_the_instance_lock() {
     }
     assert!(taken.is_some(), "the lock is free once its holder is gone");
 }
+
+// The store contract (crate::testing), each check on a database of its own.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_contract() {
+    let Some(first) = TestDb::create().await else {
+        return;
+    };
+    // Dropped (with their databases) at the end of the test.
+    let databases = std::sync::Mutex::new(vec![first]);
+    let mut n_stores = 0;
+    crate::testing::check_store(|| {
+        n_stores += 1;
+        let databases = &databases;
+        let reuse_first = n_stores == 1;
+        async move {
+            let db = if reuse_first {
+                None
+            } else {
+                Some(TestDb::create().await.expect("the server answered before"))
+            };
+            let mut databases = databases.lock().expect("not poisoned");
+            if let Some(db) = db {
+                databases.push(db);
+            }
+            let url = databases.last().expect("one database at least").url.clone();
+            drop(databases);
+            Postgres::open(
+                Config::new(&url)
+                    .validate()
+                    .expect("the test config is valid"),
+            )
+            .await
+            .expect("the test database opens")
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_what_was_committed() {
+    let db = test_db!();
+    crate::testing::check_reopen(|| db.open()).await;
+}
+
+/// Inserts `events` as an earlier version accepted them: in the inbox, unprocessed.
+async fn insert_unprocessed(
+    connection: &tokio::sync::Mutex<PgConnection>,
+    events: Vec<KeptnEvent>,
+) {
+    let mut connection = connection.lock().await;
+    for event in events {
+        sqlx::query(
+            "INSERT INTO events \
+             (id, type, keptn_context, project, stage, service, json, processed, published) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, NULL)",
+        )
+        .bind(&event.id)
+        .bind(event.event_type.to_string())
+        .bind(event.keptn_context.as_deref())
+        .bind(event.data.project.as_deref())
+        .bind(event.data.stage.as_deref())
+        .bind(event.data.service.as_deref())
+        .bind(event.to_json())
+        .execute(&mut *connection)
+        .await
+        .expect("inserts an inbox row");
+    }
+}
+
+#[tokio::test]
+async fn inbox_rows_of_an_earlier_version_are_replayed() {
+    let db = test_db!();
+    let store = db.open().await;
+    let connection = tokio::sync::Mutex::new(db.connect().await);
+    crate::testing::check_legacy_inbox(&store, |events| insert_unprocessed(&connection, events))
+        .await;
+    connection.into_inner().close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn errors_name_what_failed() {
+    let db = test_db!();
+    let store = db.open().await;
+    let messages: Vec<String> = crate::testing::contract_errors(&store)
+        .await
+        .into_iter()
+        .map(|error| error.message)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "event of type 'sh.keptn.event.dev.delivery.triggered' has an empty id",
+            "event of type 'sh.keptn.event.dev.delivery.triggered' has an empty id",
+            "event 'never-accepted' was never accepted, so it cannot be marked processed",
+            "emitted event 't1' has the id of an event in the history",
+            "emitted event 't1' has the id of an event in the history",
+            "emitted event 'x1' has the id of an event in the history",
+            "emitted event 'other-3' has the id of an event in the history",
+            "emitted event 'again-71' has the id of an event in the history",
+            "project 'sockshop' exists already",
+            "project 'nope' does not exist",
+            "project 'nope' does not exist",
+            "time 18446744073709551615 is too large to store",
+        ]
+    );
+}

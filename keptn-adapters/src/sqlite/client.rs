@@ -526,7 +526,8 @@ impl Sqlite {
         if filter.limit == 0 {
             query.push(" ORDER BY seq");
         } else {
-            let limit = to_i64("limit", filter.limit as u64)?;
+            // A limit beyond the history lists all of it.
+            let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
             query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
         }
         let rows = query
@@ -681,7 +682,7 @@ impl Sqlite {
         let limit = if limit == 0 {
             -1
         } else {
-            to_i64("limit", limit as u64)?
+            i64::try_from(limit).unwrap_or(i64::MAX)
         };
         let rows = sqlx::query(
             "SELECT event_id, project, stage, service, time, data, invalidated FROM evaluations \

@@ -1317,3 +1317,81 @@ async fn the_write_ahead_log_is_checkpointed_in_the_background() {
         "{n_frames} frames in the log after {n_rounds} rounds of {frames_of_a_round}"
     );
 }
+
+// The store contract (crate::testing), on fresh files.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_contract() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut n_stores = 0;
+    crate::testing::check_store(|| {
+        n_stores += 1;
+        let config = Config::new(dir.path().join(format!("store-{n_stores}.db")));
+        async move {
+            Sqlite::open(config.validate().expect("the test config is valid"))
+                .await
+                .expect("a temporary database opens")
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_what_was_committed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    crate::testing::check_reopen(|| open(&dir)).await;
+}
+
+/// Inserts `events` as an earlier version accepted them: in the inbox, unprocessed.
+async fn insert_unprocessed(store: &Sqlite, events: Vec<KeptnEvent>) {
+    for event in events {
+        sqlx::query(
+            "INSERT INTO events \
+             (id, type, keptn_context, project, stage, service, json, processed, published) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+        )
+        .bind(&event.id)
+        .bind(event.event_type.to_string())
+        .bind(event.keptn_context.as_deref())
+        .bind(event.data.project.as_deref())
+        .bind(event.data.stage.as_deref())
+        .bind(event.data.service.as_deref())
+        .bind(event.to_json())
+        .execute(&store.writer)
+        .await
+        .expect("inserts an inbox row");
+    }
+}
+
+#[tokio::test]
+async fn inbox_rows_of_an_earlier_version_are_replayed() {
+    let (_dir, store) = fresh().await;
+    crate::testing::check_legacy_inbox(&store, |events| insert_unprocessed(&store, events)).await;
+}
+
+#[tokio::test]
+async fn errors_name_what_failed() {
+    let (_dir, store) = fresh().await;
+    let messages: Vec<String> = crate::testing::contract_errors(&store)
+        .await
+        .into_iter()
+        .map(|error| error.message)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "event of type 'sh.keptn.event.dev.delivery.triggered' has an empty id",
+            "event of type 'sh.keptn.event.dev.delivery.triggered' has an empty id",
+            "event 'never-accepted' was never accepted, so it cannot be marked processed",
+            "emitted event 't1' has the id of an event in the history",
+            "emitted event 't1' has the id of an event in the history",
+            "emitted event 'x1' has the id of an event in the history",
+            "emitted event 'other-3' has the id of an event in the history",
+            "emitted event 'again-71' has the id of an event in the history",
+            "project 'sockshop' exists already",
+            "project 'nope' does not exist",
+            "project 'nope' does not exist",
+            "time 18446744073709551615 is too large to store",
+        ]
+    );
+}
