@@ -1142,27 +1142,10 @@ pub async fn check_record_evaluation_again<S: Store + ?Sized>(store: &S) {
     );
 }
 
-/// Commits retried while they fail with a transient error (a lost race the database could
-/// not settle, which the contract allows).
-async fn commit_retrying<S: Store + ?Sized>(
-    store: &S,
-    state: &State,
-    accepted: &[KeptnEvent],
-    emitted: &[KeptnEvent],
-) -> Result<(), AdapterError> {
-    let mut n_attempts = 0;
-    loop {
-        match store.commit(state, accepted, &[], emitted).await {
-            Err(error) if error.is_transient() && n_attempts < 10 => n_attempts += 1,
-            res => return res,
-        }
-    }
-}
-
-/// Tasks committing at once lose nothing: every commit is in the history afterwards, each
-/// event once, the emitted ones in the outbox; of tasks committing the same new id at once,
-/// exactly one succeeds and the others get `Conflict`. The state loaded is the one of a
-/// commit.
+/// Tasks committing at once queue instead of failing and lose nothing: every commit
+/// succeeds and is in the history afterwards, each event once, the emitted ones in the
+/// outbox; of tasks committing the same new id at once, exactly one succeeds and the others
+/// get `Conflict`. The state loaded is the one of a commit.
 pub async fn check_concurrent_commits<S: Store + 'static>(store: Arc<S>) {
     const N_TASKS: usize = 8;
     const N_ROUNDS: usize = 10;
@@ -1179,7 +1162,10 @@ pub async fn check_concurrent_commits<S: Store + 'static>(store: Arc<S>) {
                 let state = state_of(task_idx, round);
                 // Every task receives this event: one of them stores it.
                 let shared = delivery(&format!("shared-{round}"), "c-shared");
-                match commit_retrying(&*store, &state, std::slice::from_ref(&shared), &[]).await {
+                match store
+                    .commit(&state, std::slice::from_ref(&shared), &[], &[])
+                    .await
+                {
                     Ok(()) => won.push(shared.id.clone()),
                     Err(error) => assert_eq!(error.kind, AdapterErrorKind::Conflict, "{error}"),
                 }
@@ -1188,7 +1174,8 @@ pub async fn check_concurrent_commits<S: Store + 'static>(store: Arc<S>) {
                     delivery(&format!("t{task_idx}-out-{round}-a"), "c1"),
                     delivery(&format!("t{task_idx}-out-{round}-b"), "c1"),
                 ];
-                commit_retrying(&*store, &state, &incoming, &emitted)
+                store
+                    .commit(&state, &incoming, &[], &emitted)
                     .await
                     .expect("a commit of new ids succeeds");
             }
@@ -1427,12 +1414,13 @@ where
         "a processed id never accepted, after an inbox event",
     )
     .await;
+    let (new_accepted, new_emitted) = (delivery("n1", "c1"), delivery("x9", "c1"));
     let result = store
         .commit(
             &State::default(),
-            &[delivery("n1", "c1")],
+            std::slice::from_ref(&new_accepted),
             &strings(&["e2"]),
-            &[delivery("x9", "c1"), delivery("e3", "c1")],
+            &[new_emitted.clone(), delivery("e3", "c1")],
         )
         .await;
     assert_failed_without_trace(
@@ -1440,7 +1428,7 @@ where
         result,
         AdapterErrorKind::Conflict,
         &before,
-        &[],
+        &[&new_accepted, &new_emitted],
         "an emitted id the inbox holds",
     )
     .await;
@@ -1463,17 +1451,22 @@ where
     let mut processed: Vec<String> = more.iter().map(|event| event.id.clone()).collect();
     processed.extend(strings(&["e2", "e3"]));
     let incoming = numbered("new-", 100);
-    let (running, _) = running_state();
+    let more_emitted = numbered("out-", 3);
+    let later = sequence_steps().swap_remove(1).state;
     store
-        .commit(&running, &incoming, &processed, &[])
+        .commit(&later, &incoming, &processed, &more_emitted)
         .await
         .expect("commits");
     assert!(store.unprocessed().await.expect("lists").is_empty());
-    assert_eq!(store.load_state().await.expect("loads"), Some(running));
+    assert_eq!(store.load_state().await.expect("loads"), Some(later));
     let history = store.events(&EventFilter::default()).await.expect("lists");
-    assert_eq!(history.len(), 3 + emitted.len() + 70 + 100);
-    assert_eq!(ids(&history[3 + emitted.len()..][..70]), ids(&more));
-    assert_eq!(ids(&history[3 + emitted.len() + 70..]), ids(&incoming));
+    let n_before = 3 + emitted.len();
+    assert_eq!(history.len(), n_before + 70 + 100 + 3);
+    assert_eq!(ids(&history[n_before..][..70]), ids(&more));
+    assert_eq!(ids(&history[n_before + 70..][..100]), ids(&incoming));
+    let mut all_emitted = emitted;
+    all_emitted.extend(more_emitted);
+    assert_eq!(store.unpublished().await.expect("lists"), all_emitted);
 }
 
 // ------------------------------------------------------------------ config repo checks

@@ -33,11 +33,10 @@ const INSERT_EVENTS: &str = "INSERT INTO events \
 /// Reads for one consistent snapshot of several tables.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-/// Where an event enters the history.
+/// Where an event enters the history. (Earlier versions also accepted events into the inbox,
+/// `processed = false`, before handling them; `unprocessed` still lists such rows.)
 #[derive(Clone, Copy)]
 enum Origin {
-    /// Accepted: in the inbox, unprocessed.
-    Accepted,
     /// Accepted and processed in the same transaction: in the history only.
     Processed,
     /// Emitted: in the outbox, unpublished.
@@ -48,7 +47,6 @@ impl Origin {
     /// The `processed` and `published` columns.
     fn marks(self) -> (Option<bool>, Option<bool>) {
         match self {
-            Origin::Accepted => (Some(false), None),
             Origin::Processed => (Some(true), None),
             Origin::Emitted => (None, Some(false)),
         }
@@ -287,20 +285,6 @@ impl Postgres {
         }
     }
 
-    #[cfg(test)]
-    async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
-        for event in events {
-            check_id(event)?;
-        }
-        // One statement is one transaction.
-        let mut inserted = insert_events(&self.pool, events, Origin::Accepted).await?;
-        // Of events sharing an id, the first one was inserted.
-        Ok(events
-            .iter()
-            .map(|event| inserted.remove(&event.id))
-            .collect())
-    }
-
     async fn known_ids_inner(&self, ids: &[String]) -> Result<Vec<bool>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -315,7 +299,7 @@ impl Postgres {
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
-    async fn commit_accepting_inner(
+    async fn commit_inner(
         &self,
         state: &State,
         accepted: &[KeptnEvent],
@@ -344,7 +328,7 @@ impl Postgres {
         }
     }
 
-    /// The transaction of [`Store::commit_accepting`]: the changed state rows, the accepted
+    /// The transaction of [`Store::commit`]: the changed state rows, the accepted
     /// events (as processed), the processed marks and the emitted events, all or nothing.
     async fn write_transition(
         &self,
@@ -668,7 +652,7 @@ impl Store for Postgres {
         emitted: &[KeptnEvent],
     ) -> Result<(), AdapterError> {
         Ok(self
-            .commit_accepting_inner(state, accepted, processed, emitted)
+            .commit_inner(state, accepted, processed, emitted)
             .await?)
     }
 
@@ -718,39 +702,5 @@ impl Store for Postgres {
         Ok(self
             .evaluations_inner(project, stage, service, limit)
             .await?)
-    }
-}
-
-/// The store calls of earlier versions, which the tests still use; the store conformance suite
-/// replaces them.
-#[cfg(test)]
-impl Postgres {
-    pub(crate) async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.accept_batch_inner(events).await?)
-    }
-
-    pub(crate) async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
-        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
-        Ok(accepted.first().copied().unwrap_or(false))
-    }
-
-    pub(crate) async fn commit_accepting(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        self.commit(state, accepted, processed, emitted).await
-    }
-
-    pub(crate) async fn commit_transition(
-        &self,
-        state: &State,
-        processed: Option<&str>,
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
-        self.commit(state, &[], &processed, emitted).await
     }
 }

@@ -58,13 +58,13 @@ pub enum Error {
         /// The event's type.
         event_type: String,
     },
-    /// `commit_transition` named an input that was never accepted.
+    /// A commit named an event processed that was never accepted.
     #[error("event '{id}' was never accepted, so it cannot be marked processed")]
     NotAccepted {
         /// The event id.
         id: String,
     },
-    /// `commit_transition` emitted an event whose id is in the history already.
+    /// A commit accepted or emitted an event whose id is in the history already (or twice).
     #[error("emitted event '{id}' has the id of an event in the history")]
     DuplicateEvent {
         /// The event id.

@@ -19,12 +19,8 @@ fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Query { operation, source }
 }
 
-/// The event's indexed columns, bound in the order of [`INSERT_EVENT`].
-const INSERT_EVENT: &str = "INSERT INTO events \
-     (id, type, keptn_context, project, stage, service, json, processed, published) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
-
-/// The columns of [`INSERT_EVENT`], for statements of several rows.
+/// The start of a statement inserting events, for rows of the indexed columns, the JSON and
+/// the marks (`processed`, `published`).
 const INSERT_EVENTS: &str = "INSERT INTO events \
      (id, type, keptn_context, project, stage, service, json, processed, published) ";
 
@@ -32,11 +28,10 @@ const INSERT_EVENTS: &str = "INSERT INTO events \
 /// few statement texts cover every batch size (sqlx caches prepared statements by text).
 const MAX_ROWS_PER_STATEMENT: usize = 64;
 
-/// Where an event enters the history.
+/// Where an event enters the history. (Earlier versions also accepted events into the inbox,
+/// `processed = 0`, before handling them; `unprocessed` still lists such rows.)
 #[derive(Clone, Copy)]
 enum Origin {
-    /// Accepted: in the inbox, unprocessed.
-    Accepted,
     /// Accepted and processed in the same transaction: in the history only.
     Processed,
     /// Emitted: in the outbox, unpublished.
@@ -47,7 +42,6 @@ impl Origin {
     /// The `processed` and `published` columns.
     fn marks(self) -> (Option<i64>, Option<i64>) {
         match self {
-            Origin::Accepted => (Some(0), None),
             Origin::Processed => (Some(1), None),
             Origin::Emitted => (None, Some(0)),
         }
@@ -226,28 +220,6 @@ fn check_id(event: &KeptnEvent) -> Result<(), Error> {
     Ok(())
 }
 
-/// Inserts `event` unless its id is in the history; returns whether it was inserted.
-async fn insert_event<'c, E>(executor: E, event: &KeptnEvent, origin: Origin) -> Result<bool, Error>
-where
-    E: sqlx::Executor<'c, Database = Db>,
-{
-    let (processed, published) = origin.marks();
-    let result = sqlx::query(INSERT_EVENT)
-        .bind(&event.id)
-        .bind(event.event_type.to_string())
-        .bind(event.keptn_context.as_deref())
-        .bind(event.data.project.as_deref())
-        .bind(event.data.stage.as_deref())
-        .bind(event.data.service.as_deref())
-        .bind(event.to_json())
-        .bind(processed)
-        .bind(published)
-        .execute(executor)
-        .await
-        .map_err(query_error("record an event"))?;
-    Ok(result.rows_affected() == 1)
-}
-
 fn decode_event(row: &SqliteRow) -> Result<KeptnEvent, Error> {
     let id: String = row.try_get("id").map_err(query_error("read an event"))?;
     let json: String = row.try_get("json").map_err(query_error("read an event"))?;
@@ -353,31 +325,6 @@ impl Sqlite {
         }
     }
 
-    #[cfg(test)]
-    async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
-        for event in events {
-            check_id(event)?;
-        }
-        if let [event] = events {
-            // One statement is one (durable) transaction.
-            let accepted = insert_event(&self.writer, event, Origin::Accepted).await?;
-            self.after_write();
-            return Ok(vec![accepted]);
-        }
-        // Dropping `transaction` on any error below rolls everything back.
-        let mut transaction = begin_write(self, "accept events").await?;
-        let mut accepted = Vec::with_capacity(events.len());
-        for event in events {
-            accepted.push(insert_event(&mut *transaction, event, Origin::Accepted).await?);
-        }
-        transaction
-            .commit()
-            .await
-            .map_err(query_error("accept events"))?;
-        self.after_write();
-        Ok(accepted)
-    }
-
     async fn known_ids_inner(&self, ids: &[String]) -> Result<Vec<bool>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -403,7 +350,7 @@ impl Sqlite {
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
-    async fn commit_accepting_inner(
+    async fn commit_inner(
         &self,
         state: &State,
         accepted: &[KeptnEvent],
@@ -434,7 +381,7 @@ impl Sqlite {
         }
     }
 
-    /// The transaction of [`Store::commit_accepting`]: the changed state rows, the accepted
+    /// The transaction of [`Store::commit`]: the changed state rows, the accepted
     /// events (as processed), the processed marks and the emitted events, all or nothing.
     async fn write_transition(
         &self,
@@ -762,7 +709,7 @@ impl Store for Sqlite {
         emitted: &[KeptnEvent],
     ) -> Result<(), AdapterError> {
         Ok(self
-            .commit_accepting_inner(state, accepted, processed, emitted)
+            .commit_inner(state, accepted, processed, emitted)
             .await?)
     }
 
@@ -812,39 +759,5 @@ impl Store for Sqlite {
         Ok(self
             .evaluations_inner(project, stage, service, limit)
             .await?)
-    }
-}
-
-/// The store calls of earlier versions, which the tests still use; the store conformance suite
-/// replaces them.
-#[cfg(test)]
-impl Sqlite {
-    pub(crate) async fn accept_batch(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.accept_batch_inner(events).await?)
-    }
-
-    pub(crate) async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
-        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
-        Ok(accepted.first().copied().unwrap_or(false))
-    }
-
-    pub(crate) async fn commit_accepting(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        self.commit(state, accepted, processed, emitted).await
-    }
-
-    pub(crate) async fn commit_transition(
-        &self,
-        state: &State,
-        processed: Option<&str>,
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
-        self.commit(state, &[], &processed, emitted).await
     }
 }
