@@ -43,6 +43,8 @@ pub mod postgres;
 pub mod prometheus;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
