@@ -41,13 +41,13 @@ pub mod local;
 pub mod postgres;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
+mod state_rows;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod state_rows;
 #[cfg(any(feature = "jmeter", feature = "prometheus"))]
 mod yaml_value;

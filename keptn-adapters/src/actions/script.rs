@@ -9,8 +9,8 @@ use keptn_core::ports::{ActionRequest, ActionRunner, AdapterError, Scope};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use super::config::{CallContext, ValidScriptConfig, is_relative_inside};
 use super::Error;
+use super::config::{CallContext, ValidScriptConfig, is_relative_inside};
 
 /// Executes remediation actions by running scripts (see the module docs of [`super`]).
 #[derive(Debug, Clone)]

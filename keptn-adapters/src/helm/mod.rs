@@ -68,8 +68,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use keptn_core::ports::{
-    ActionRequest,
-    ActionRunner, AdapterError, AdapterErrorKind, ConfigRepo, Deployed, Deployer,
+    ActionRequest, ActionRunner, AdapterError, AdapterErrorKind, ConfigRepo, Deployed, Deployer,
     DeploymentRequest, DeploymentStrategy, Scope, TrafficRouter,
 };
 use serde::Deserialize;

@@ -59,7 +59,7 @@ fn only_task_events_are_answered() {
     assert!(started(&sequence, "noop", Timestamp(0)).is_none());
     assert_eq!(triggered_task(&sequence), None);
     assert_eq!(triggered_task(&trigger()), Some("deployment"));
-    let answered = finished(&trigger(), "noop", TaskResult::Pass, None, Timestamp(0))
-        .expect("a task trigger");
+    let answered =
+        finished(&trigger(), "noop", TaskResult::Pass, None, Timestamp(0)).expect("a task trigger");
     assert_eq!(triggered_task(&answered), None, "a .finished is no trigger");
 }

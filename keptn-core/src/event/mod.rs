@@ -387,12 +387,14 @@ impl EventData {
     pub fn payload<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         match self.fields.get(key) {
             None => Ok(None),
-            Some(value) => T::deserialize(value)
-                .map(Some)
-                .map_err(|source| Error::InvalidEventData {
-                    field: key.to_owned(),
-                    message: source.to_string(),
-                }),
+            Some(value) => {
+                T::deserialize(value)
+                    .map(Some)
+                    .map_err(|source| Error::InvalidEventData {
+                        field: key.to_owned(),
+                        message: source.to_string(),
+                    })
+            }
         }
     }
 
