@@ -19,6 +19,8 @@
 //!   on helm and kubectl, with Istio VirtualServices as helm-service generated them.
 //! - [`actions`] (feature `actions`): remediation [`keptn_core::ports::ActionRunner`]s: a
 //!   generic webhook (allow-listed hosts, secrets from the environment) and scripts.
+//! - `testing` (feature `testing`): the contract checks of [`keptn_core::ports::Store`] and
+//!   [`keptn_core::ports::ConfigRepo`] that every store and configuration repository runs.
 //!
 //! Invariant: adapters implement ports and never call the orchestrator; they hold no business
 //! rules (scoring, sequencing).
@@ -40,9 +42,13 @@ pub mod local;
 pub mod postgres;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod state_rows;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(any(feature = "jmeter", feature = "prometheus"))]
 mod yaml_value;

@@ -6,8 +6,9 @@
 //! [`Written::changes`] compares the new state with it by value (no serialisation of unchanged
 //! parts) and serialises only the parts to write.
 //!
-//! What it does not do: it runs no SQL (`client.rs` does) and holds no lock; the caller keeps
-//! the remembered parts consistent with the database (forgets them on any failed commit).
+//! What it does not do: it runs no SQL (`client.rs` does) and holds no lock; the caller holds
+//! one over the remembered parts for a whole commit and settles them afterwards
+//! ([`Written::settle`]: forgotten on any failed commit).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -16,21 +17,7 @@ use keptn_core::orchestrator::{Execution, PauseScope, State};
 use keptn_core::shipyard::Shipyard;
 use serde::Serialize;
 
-/// Why the state cannot be stored or read back; each store maps it into its own error.
-#[derive(Debug)]
-pub(crate) enum StateError {
-    /// The state (or a part of it) cannot be encoded as JSON.
-    Encode(serde_json::Error),
-    /// A stored part cannot be decoded.
-    Corrupt {
-        /// `state` or `state entry`.
-        what: &'static str,
-        /// `1` for the state row, `kind/key` for an entry such as `execution/3`.
-        key: String,
-        /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
+use crate::sql::RowError;
 
 /// `state_entries.kind` of an execution; its key is the execution id in decimal.
 pub(crate) const EXECUTION: &str = "execution";
@@ -128,7 +115,7 @@ impl RestRef<'_> {
         }
     }
 
-    fn to_json(&self) -> Result<String, StateError> {
+    fn to_json(&self) -> Result<String, RowError> {
         serde_json::to_string(&RestRow {
             shipyards: BTreeMap::new(),
             executions: BTreeMap::new(),
@@ -139,7 +126,7 @@ impl RestRef<'_> {
             handled_trigger_set: self.handled_trigger_set,
             scheduled_wake: self.scheduled_wake,
         })
-        .map_err(StateError::Encode)
+        .map_err(RowError::EncodeState)
     }
 }
 
@@ -175,8 +162,8 @@ pub(crate) struct Changes {
     pub(crate) deletes: Vec<(&'static str, String)>,
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<String, StateError> {
-    serde_json::to_string(value).map_err(StateError::Encode)
+fn encode<T: Serialize>(value: &T) -> Result<String, RowError> {
+    serde_json::to_string(value).map_err(RowError::EncodeState)
 }
 
 /// Upserts and deletes that turn the rows of `before` (everything, when `None`) into `now`.
@@ -186,7 +173,7 @@ fn diff_map<K: Ord, V: PartialEq + Serialize>(
     now: &BTreeMap<K, V>,
     key_text: impl Fn(&K) -> String,
     changes: &mut Changes,
-) -> Result<(), StateError> {
+) -> Result<(), RowError> {
     for (key, value) in now {
         if before.and_then(|before| before.get(key)) != Some(value) {
             changes.upserts.push(Entry {
@@ -209,7 +196,7 @@ fn diff_map<K: Ord, V: PartialEq + Serialize>(
 impl Written {
     /// What to write so the rows hold `state`, given the rows hold `written` (`None`: unknown,
     /// so everything is rewritten).
-    pub(crate) fn changes(written: Option<&Written>, state: &State) -> Result<Changes, StateError> {
+    pub(crate) fn changes(written: Option<&Written>, state: &State) -> Result<Changes, RowError> {
         let parts = Parts::of(state);
         let mut changes = Changes {
             replace_all: written.is_none(),
@@ -235,9 +222,25 @@ impl Written {
         Ok(changes)
     }
 
+    /// Settles what `written` remembers after a commit of `state` that wrote `changes`: the
+    /// new parts when it was committed; nothing when it failed (whether a failed `COMMIT`
+    /// wrote anything is unknown), so the next commit rewrites every row.
+    pub(crate) fn settle(
+        written: &mut Option<Written>,
+        state: &State,
+        changes: &Changes,
+        committed: bool,
+    ) {
+        *written = if committed {
+            Some(Written::after(written.take(), state, changes))
+        } else {
+            None
+        };
+    }
+
     /// Remembers `state` as committed, cloning only what `changes` wrote (when `written`
     /// described the rows before).
-    pub(crate) fn after(written: Option<Written>, state: &State, changes: &Changes) -> Written {
+    fn after(written: Option<Written>, state: &State, changes: &Changes) -> Written {
         let parts = Parts::of(state);
         let Some(mut written) = written.filter(|_| !changes.replace_all) else {
             return Written {
@@ -292,14 +295,14 @@ impl Written {
 pub(crate) fn assemble(
     row: &str,
     entries: impl IntoIterator<Item = (String, String, String)>,
-) -> Result<State, StateError> {
-    let mut state: State = serde_json::from_str(row).map_err(|source| StateError::Corrupt {
+) -> Result<State, RowError> {
+    let mut state: State = serde_json::from_str(row).map_err(|source| RowError::Corrupt {
         what: "state",
         key: "1".to_owned(),
         source: Box::new(source),
     })?;
     for (kind, key, json) in entries {
-        let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| StateError::Corrupt {
+        let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| RowError::Corrupt {
             what: "state entry",
             key: format!("{kind}/{key}"),
             source,

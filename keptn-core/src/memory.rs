@@ -3,8 +3,8 @@
 //! a database or git, for examples and for tests. Nothing is durable: what they hold is gone
 //! with the process.
 //!
-//! Both follow the contracts of their traits exactly as the durable adapters do (the store
-//! conformance suite of keptn-adapters runs against [`MemoryStore`] too), so code tested
+//! Both follow the contracts of their traits exactly as the durable adapters do (the contract
+//! checks of keptn-adapters, `keptn_adapters::testing`, run against them too), so code tested
 //! against them behaves the same on SQLite, PostgreSQL and git.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -107,31 +107,54 @@ impl Store for MemoryStore {
         emitted: &[KeptnEvent],
     ) -> Result<(), AdapterError> {
         let mut data = self.lock();
-        // Every check first, so that a failed commit changes nothing.
+        // Every check first, so that a failed commit changes nothing; in the order of the
+        // durable stores, so that a commit with several faults fails alike.
+        if let Some(event) = accepted
+            .iter()
+            .chain(emitted)
+            .find(|event| event.id.is_empty())
+        {
+            return Err(AdapterError::new(
+                AdapterErrorKind::Invalid,
+                format!("event of type '{}' has an empty id", event.event_type),
+            ));
+        }
         let mut new_ids = HashSet::new();
-        for event in accepted.iter().chain(emitted) {
+        let duplicate = |event: &KeptnEvent| {
+            conflict(format!(
+                "an event with id '{}' is in the history already",
+                event.id
+            ))
+        };
+        for event in accepted {
             if data.index.contains_key(&event.id) || !new_ids.insert(event.id.as_str()) {
-                return Err(conflict(format!(
-                    "an event with id '{}' is in the history already",
-                    event.id
-                )));
+                return Err(duplicate(event));
             }
         }
         for id in processed {
+            // Accepted earlier (an inbox event), or in this very commit.
             let accepted_before = data
                 .index
                 .get(id)
                 .is_some_and(|&position| data.events[position].published.is_none());
-            if !accepted_before {
+            if !accepted_before && !new_ids.contains(id.as_str()) {
                 return Err(AdapterError::new(
                     AdapterErrorKind::Invalid,
                     format!("event '{id}' was never accepted, so it cannot be marked processed"),
                 ));
             }
         }
+        for event in emitted {
+            if data.index.contains_key(&event.id) || !new_ids.insert(event.id.as_str()) {
+                return Err(duplicate(event));
+            }
+        }
         for id in processed {
-            let position = data.index[id];
-            data.events[position].processed = true;
+            // `None` for an event of this commit: it is stored processed below.
+            let position = data.index.get(id).copied();
+            if let Some(position) = position {
+                data.events[position].processed = true;
+            }
         }
         let stored = accepted
             .iter()
@@ -236,6 +259,13 @@ impl Store for MemoryStore {
     }
 
     async fn record_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), AdapterError> {
+        // The durable stores keep times as signed 64-bit milliseconds.
+        if i64::try_from(evaluation.time.0).is_err() {
+            return Err(AdapterError::new(
+                AdapterErrorKind::Invalid,
+                format!("time {} is too large to store", evaluation.time.0),
+            ));
+        }
         let mut data = self.lock();
         match data
             .evaluations
@@ -299,9 +329,13 @@ struct RepoData {
 /// A [`ConfigRepo`] in memory, laid out as the git adapter lays out its repositories: branch
 /// `main` holds the project-level files, each stage a branch of its name (started from `main`
 /// at the stage's first write; until then reading the stage reads `main`), a service's files
-/// live under `<service>/` on its stage's branch. Every write that changes a file is a commit
-/// with a 40-hex-digit id; writing the content a file has already returns the current commit.
-/// Upstreams are only recorded ([`MemoryConfigRepo::upstream`]), nothing is pushed.
+/// live under `<service>/` on its stage's branch; a stage written before the project level
+/// starts from an empty commit of `main`. Every write that changes a file is a commit with a
+/// 40-hex-digit id; writing the content a file has already returns the current commit. Names
+/// and paths are checked as git checks them: a path that leaves its directory (`..`, an
+/// absolute path), a name that is not plain (`../x`, `a/b`), the stage name `main` and a
+/// commit id that is not 4 to 64 hex digits are `Invalid`. Upstreams are only recorded
+/// ([`MemoryConfigRepo::upstream`]), nothing is pushed.
 #[derive(Debug, Default)]
 pub struct MemoryConfigRepo {
     data: Mutex<RepoData>,
@@ -325,23 +359,89 @@ impl MemoryConfigRepo {
     }
 }
 
-/// The path of a file inside its branch; a path that leaves the repository is invalid.
-fn repository_file(service: Option<&str>, path: &str) -> Result<String, AdapterError> {
-    let path = path.trim_start_matches('/');
-    let invalid = path.is_empty()
-        || path
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == "..");
-    if invalid {
-        return Err(AdapterError::new(
-            AdapterErrorKind::Invalid,
-            format!("invalid resource path '{path}'"),
-        ));
+fn invalid(message: String) -> AdapterError {
+    AdapterError::new(AdapterErrorKind::Invalid, message)
+}
+
+/// A project, stage or service name as the git adapter accepts it (it names a repository, a
+/// branch or a directory): letters, digits, `-`, `_` and `.`, starting with a letter or a
+/// digit, at most 100 characters, without `..` and not ending in `.` or `.lock`.
+fn check_name(what: &str, name: &str) -> Result<(), AdapterError> {
+    let plain = !name.is_empty()
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.contains("..")
+        && !name.ends_with('.')
+        && !name.ends_with(".lock");
+    if plain {
+        Ok(())
+    } else {
+        Err(invalid(format!("invalid {what} name '{name}'")))
+    }
+}
+
+/// A stage name; `main` is the branch of the project-level files.
+fn check_stage(stage: &str) -> Result<(), AdapterError> {
+    check_name("stage", stage)?;
+    if stage == PROJECT_BRANCH {
+        return Err(invalid(format!(
+            "invalid stage name '{stage}': is the branch of the project-level files"
+        )));
+    }
+    Ok(())
+}
+
+/// A commit id as git takes it: 4 to 64 hex digits.
+fn check_commit(commit: &str) -> Result<(), AdapterError> {
+    if (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(invalid(format!("invalid commit id '{commit}'")))
+    }
+}
+
+/// Checks the names and the path, and returns the path of the file inside its branch. A path
+/// must be relative and stay inside its directory (no empty, `.` or `..` segments, no `.git`,
+/// backslashes or control characters), as the git adapter requires.
+fn repository_file(
+    project: &str,
+    stage: Option<&str>,
+    service: Option<&str>,
+    path: &str,
+) -> Result<String, AdapterError> {
+    check_name("project", project)?;
+    if let Some(stage) = stage {
+        check_stage(stage)?;
+    }
+    let leaves = path.is_empty()
+        || path.starts_with('/')
+        || path.chars().any(|c| c.is_control() || c == '\\')
+        || path.split('/').any(|segment| {
+            segment.is_empty()
+                || segment == "."
+                || segment == ".."
+                || segment.eq_ignore_ascii_case(".git")
+        });
+    if leaves {
+        return Err(invalid(format!("invalid path '{path}'")));
     }
     Ok(match service {
-        Some(service) => format!("{service}/{path}"),
+        Some(service) => {
+            check_name("service", service)?;
+            format!("{service}/{path}")
+        }
         None => path.to_owned(),
     })
+}
+
+impl RepoData {
+    fn next_commit_id(&mut self) -> String {
+        self.n_commits += 1;
+        format!("{:040x}", self.n_commits)
+    }
 }
 
 #[async_trait]
@@ -354,7 +454,10 @@ impl ConfigRepo for MemoryConfigRepo {
         path: &str,
         commit: Option<&str>,
     ) -> Result<Vec<u8>, AdapterError> {
-        let full_path = repository_file(service, path)?;
+        let full_path = repository_file(project, stage, service, path)?;
+        if let Some(commit) = commit {
+            check_commit(commit)?;
+        }
         let data = self.lock();
         let branches = data
             .projects
@@ -385,12 +488,19 @@ impl ConfigRepo for MemoryConfigRepo {
                 }
             }
         };
-        files.get(&full_path).cloned().ok_or_else(|| {
-            not_found(format!(
-                "{full_path} is not in project '{project}' ({})",
-                commit.or(stage).unwrap_or(PROJECT_BRANCH)
-            ))
-        })
+        let revision = commit.or(stage).unwrap_or(PROJECT_BRANCH);
+        if let Some(content) = files.get(&full_path) {
+            return Ok(content.clone());
+        }
+        let directory = format!("{full_path}/");
+        if files.keys().any(|file| file.starts_with(&directory)) {
+            return Err(invalid(format!(
+                "{full_path} is a directory in project '{project}' ({revision})"
+            )));
+        }
+        Err(not_found(format!(
+            "{full_path} is not in project '{project}' ({revision})"
+        )))
     }
 
     async fn write(
@@ -401,12 +511,27 @@ impl ConfigRepo for MemoryConfigRepo {
         path: &str,
         content: &[u8],
     ) -> Result<String, AdapterError> {
-        let full_path = repository_file(service, path)?;
+        let full_path = repository_file(project, stage, service, path)?;
         let mut data = self.lock();
-        data.n_commits += 1;
-        let id = format!("{:040x}", data.n_commits);
-        let branches = data.projects.entry(project.to_owned()).or_default();
+        // A stage starts from the project files; a project without any gets an empty commit
+        // of them first, as in git.
+        let needs_project_commit = stage.is_some()
+            && data
+                .projects
+                .get(project)
+                .is_none_or(|branches| !branches.contains_key(PROJECT_BRANCH));
+        if needs_project_commit {
+            let id = data.next_commit_id();
+            data.projects.entry(project.to_owned()).or_default().insert(
+                PROJECT_BRANCH.to_owned(),
+                vec![Commit {
+                    id,
+                    files: BTreeMap::new(),
+                }],
+            );
+        }
         let branch_name = stage.unwrap_or(PROJECT_BRANCH);
+        let branches = data.projects.entry(project.to_owned()).or_default();
         if !branches.contains_key(branch_name) {
             let start = branches
                 .get(PROJECT_BRANCH)
@@ -414,27 +539,29 @@ impl ConfigRepo for MemoryConfigRepo {
                 .cloned();
             branches.insert(branch_name.to_owned(), start.into_iter().collect());
         }
-        let commits = branches
-            .get_mut(branch_name)
-            .expect("the branch was created above");
-        let mut files = commits
-            .last()
-            .map(|head| head.files.clone())
-            .unwrap_or_default();
-        if let Some(head) = commits.last()
-            && files.get(&full_path).map(Vec::as_slice) == Some(content)
+        let head = branches.get(branch_name).and_then(|commits| commits.last());
+        if let Some(head) = head
+            && head.files.get(&full_path).map(Vec::as_slice) == Some(content)
         {
             return Ok(head.id.clone());
         }
+        let mut files = head.map(|head| head.files.clone()).unwrap_or_default();
         files.insert(full_path, content.to_vec());
-        commits.push(Commit {
-            id: id.clone(),
-            files,
-        });
+        let id = data.next_commit_id();
+        data.projects
+            .get_mut(project)
+            .and_then(|branches| branches.get_mut(branch_name))
+            .expect("the branch was created above")
+            .push(Commit {
+                id: id.clone(),
+                files,
+            });
         Ok(id)
     }
 
     async fn latest_commit(&self, project: &str, stage: &str) -> Result<String, AdapterError> {
+        check_name("project", project)?;
+        check_stage(stage)?;
         let data = self.lock();
         let branches = data
             .projects
@@ -449,6 +576,10 @@ impl ConfigRepo for MemoryConfigRepo {
     }
 
     async fn set_upstream(&self, project: &str, url: &str) -> Result<(), AdapterError> {
+        check_name("project", project)?;
+        if url.is_empty() || url.starts_with('-') || url.chars().any(char::is_control) {
+            return Err(invalid(format!("invalid upstream url '{url}'")));
+        }
         self.lock()
             .upstreams
             .insert(project.to_owned(), url.to_owned());

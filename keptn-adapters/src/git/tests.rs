@@ -157,6 +157,17 @@ async fn a_hanging_git_times_out() {
     assert_eq!(AdapterError::from(error).kind, AdapterErrorKind::Timeout);
 }
 
+// The ConfigRepo contract (crate::testing).
+
+#[tokio::test]
+async fn config_repo_contract() {
+    if !git_available() {
+        return;
+    }
+    let (_dir, repo) = fresh().await;
+    crate::testing::check_config_repo(&repo).await;
+}
+
 // Reading and writing.
 
 #[tokio::test]

@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use keptn_core::memory::MemoryConfigRepo;
 use keptn_core::ports::{
-    ActionRunner, AdapterError, AdapterErrorKind, ConfigRepo, Deployer, DeploymentRequest,
-    DeploymentStrategy, Scope, TrafficRouter,
+    ActionRunner, AdapterErrorKind, ConfigRepo, Deployer, DeploymentRequest, DeploymentStrategy,
+    Scope, TrafficRouter,
 };
 
 use super::generate::{self, ChartStrategy, GeneratedChart, Manifest, Target};
@@ -531,77 +530,6 @@ async fn real_helm_renders_the_example_and_the_generated_chart() {
 
 // ---------------------------------------------------------------- the recording stand-in
 
-/// A config repo in memory: files by project/stage/service/path, one commit per write.
-#[derive(Default)]
-struct MemoryRepo {
-    files: Mutex<BTreeMap<String, Vec<u8>>>,
-    n_writes: AtomicUsize,
-}
-
-fn repo_key(project: &str, stage: Option<&str>, service: Option<&str>, path: &str) -> String {
-    format!(
-        "{project}/{}/{}/{path}",
-        stage.unwrap_or("-"),
-        service.unwrap_or("-")
-    )
-}
-
-impl MemoryRepo {
-    fn put(&self, path: &str, content: &[u8]) {
-        self.files.lock().unwrap().insert(
-            repo_key("sockshop", Some("dev"), Some("carts"), path),
-            content.to_vec(),
-        );
-    }
-
-    fn get(&self, path: &str) -> Option<Vec<u8>> {
-        self.files
-            .lock()
-            .unwrap()
-            .get(&repo_key("sockshop", Some("dev"), Some("carts"), path))
-            .cloned()
-    }
-}
-
-#[async_trait]
-impl ConfigRepo for MemoryRepo {
-    async fn read(
-        &self,
-        project: &str,
-        stage: Option<&str>,
-        service: Option<&str>,
-        path: &str,
-        _commit: Option<&str>,
-    ) -> Result<Vec<u8>, AdapterError> {
-        self.files
-            .lock()
-            .unwrap()
-            .get(&repo_key(project, stage, service, path))
-            .cloned()
-            .ok_or_else(|| AdapterError::new(AdapterErrorKind::NotFound, format!("no {path}")))
-    }
-
-    async fn write(
-        &self,
-        project: &str,
-        stage: Option<&str>,
-        service: Option<&str>,
-        path: &str,
-        content: &[u8],
-    ) -> Result<String, AdapterError> {
-        self.files
-            .lock()
-            .unwrap()
-            .insert(repo_key(project, stage, service, path), content.to_vec());
-        let n = self.n_writes.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(format!("commit-{n}"))
-    }
-
-    async fn latest_commit(&self, _project: &str, _stage: &str) -> Result<String, AdapterError> {
-        Ok(format!("commit-{}", self.n_writes.load(Ordering::SeqCst)))
-    }
-}
-
 /// Packs a chart directory with tar, as a user would (`tar czf carts.tgz -C helm carts`).
 fn pack(dir: &Path) -> Vec<u8> {
     let out = tempfile::NamedTempFile::new().unwrap();
@@ -664,7 +592,7 @@ struct Stub {
     dir: tempfile::TempDir,
     log: PathBuf,
     work: PathBuf,
-    repo: Arc<MemoryRepo>,
+    repo: Arc<MemoryConfigRepo>,
     helm: Helm,
 }
 
@@ -692,8 +620,16 @@ impl Stub {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let work = dir.path().join("work");
-        let repo = Arc::new(MemoryRepo::default());
-        repo.put("helm/carts.tgz", &pack(&example_chart_dir()));
+        let repo = Arc::new(MemoryConfigRepo::new());
+        repo.write(
+            "sockshop",
+            Some("dev"),
+            Some("carts"),
+            "helm/carts.tgz",
+            &pack(&example_chart_dir()),
+        )
+        .await
+        .unwrap();
         let mut config = Config::new(work.clone());
         config.helm = dir.path().join("helm");
         config.kubectl = dir.path().join("kubectl");
@@ -704,6 +640,27 @@ impl Stub {
             work,
             repo,
             helm,
+        }
+    }
+
+    /// Writes a file of the service `carts` in stage `dev`.
+    async fn put(&self, path: &str, content: &[u8]) {
+        self.repo
+            .write("sockshop", Some("dev"), Some("carts"), path, content)
+            .await
+            .unwrap();
+    }
+
+    /// A file of the service `carts` in stage `dev`, `None` when it does not exist.
+    async fn get(&self, path: &str) -> Option<Vec<u8>> {
+        match self
+            .repo
+            .read("sockshop", Some("dev"), Some("carts"), path, None)
+            .await
+        {
+            Ok(content) => Some(content),
+            Err(error) if error.kind == AdapterErrorKind::NotFound => None,
+            Err(error) => panic!("{error}"),
         }
     }
 
@@ -719,18 +676,18 @@ impl Stub {
         check_golden(&data_dir().join("commands").join(golden), &calls);
     }
 
-    fn stored_generated(&self) -> BTreeMap<String, String> {
+    async fn stored_generated(&self) -> BTreeMap<String, String> {
         unpack(
             &self
-                .repo
                 .get("helm/carts-generated.tgz")
+                .await
                 .expect("generated chart stored"),
         )
     }
 
     /// Canary and primary weights of the stored VirtualService.
-    fn stored_weights(&self) -> (u64, u64) {
-        let files = self.stored_generated();
+    async fn stored_weights(&self) -> (u64, u64) {
+        let files = self.stored_generated().await;
         let vs = yaml(&files["templates/carts-istio-virtualservice.yaml"]);
         let route = &vs["spec"]["http"][0]["route"];
         (
@@ -749,7 +706,8 @@ fn request(strategy: DeploymentStrategy, image: Option<&str>) -> DeploymentReque
         scope: scope(),
         strategy,
         values,
-        git_commit_id: Some("commit-0".to_owned()),
+        // The stage's latest commit.
+        git_commit_id: None,
     }
 }
 
@@ -772,7 +730,7 @@ async fn deploy_direct_commands_values_and_uris() {
     );
     stub.check_calls("deploy-direct.txt");
     // The image went into the user chart's values, stored back in the config repo.
-    let user = unpack(&stub.repo.get("helm/carts.tgz").unwrap());
+    let user = unpack(&stub.get("helm/carts.tgz").await.unwrap());
     let values = yaml(&user["values.yaml"]);
     assert_eq!(values["image"], "docker.io/keptnexamples/carts:0.13.2");
     assert_eq!(values["replicaCount"], 1);
@@ -780,7 +738,7 @@ async fn deploy_direct_commands_values_and_uris() {
         user["templates/service.yaml"],
         std::fs::read_to_string(example_chart_dir().join("templates/service.yaml")).unwrap()
     );
-    let generated = stub.stored_generated();
+    let generated = stub.stored_generated().await;
     assert_eq!(
         generated.keys().collect::<Vec<_>>(),
         [
@@ -825,8 +783,8 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
     assert_eq!(first.deployment_names, ["canary"]);
     assert_eq!(first.uris_local, ["http://carts.sockshop-dev:80"]);
     stub.check_calls("deploy-blue-green-first.txt");
-    assert_eq!(stub.stored_weights(), (100, 0));
-    let generated = stub.stored_generated();
+    assert_eq!(stub.stored_weights().await, (100, 0));
+    let generated = stub.stored_generated().await;
     assert_eq!(generated.len(), 7, "{:?}", generated.keys());
     assert!(generated["Chart.yaml"].contains("deployment_strategy=duplicate"));
 
@@ -841,14 +799,14 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
 
     stub.helm.set_canary_weight(&scope(), 25).await.unwrap();
     stub.check_calls("set-canary-weight.txt");
-    assert_eq!(stub.stored_weights(), (25, 75));
+    assert_eq!(stub.stored_weights().await, (25, 75));
 
     stub.helm
         .release(&scope(), DeploymentStrategy::BlueGreen)
         .await
         .unwrap();
     stub.check_calls("release.txt");
-    assert_eq!(stub.stored_weights(), (0, 100));
+    assert_eq!(stub.stored_weights().await, (0, 100));
 
     stub.helm.set_canary_weight(&scope(), 100).await.unwrap();
     stub.take_calls();
@@ -857,7 +815,7 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
         .await
         .unwrap();
     stub.check_calls("rollback.txt");
-    assert_eq!(stub.stored_weights(), (0, 100));
+    assert_eq!(stub.stored_weights().await, (0, 100));
 
     let action = keptn_core::event::Action {
         action: Some("scaling".to_owned()),
@@ -872,7 +830,8 @@ async fn blue_green_deploy_weights_release_rollback_and_scaling() {
         "scaled the primary of service 'carts' by 2 replicas (1 deployments)"
     );
     stub.check_calls("scaling.txt");
-    let deployment = yaml(&stub.stored_generated()["templates/carts-primary-deployment.yaml"]);
+    let deployment =
+        yaml(&stub.stored_generated().await["templates/carts-primary-deployment.yaml"]);
     assert_eq!(deployment["spec"]["replicas"], 3);
 
     let bad = keptn_core::event::Action {
@@ -933,6 +892,16 @@ async fn missing_pieces_are_clear_errors() {
         error.message,
         "cannot read 'helm/orders.tgz' in the config repo"
     );
+    // The chart is read at the sequence's commit: at one the repository does not have, there
+    // is none.
+    let mut elsewhere = request(DeploymentStrategy::Direct, None);
+    elsewhere.git_commit_id = Some("0123456789abcdef0123456789abcdef01234567".to_owned());
+    let error = stub.helm.deploy(&elsewhere).await.unwrap_err();
+    assert_eq!(error.kind, AdapterErrorKind::NotFound);
+    assert_eq!(
+        error.message,
+        "cannot read 'helm/carts.tgz' in the config repo"
+    );
     // A name that cannot be a namespace.
     let mut bad = request(DeploymentStrategy::Direct, None);
     bad.scope.stage = "Dev Stage".to_owned();
@@ -943,7 +912,7 @@ async fn missing_pieces_are_clear_errors() {
         "invalid stage name 'Dev Stage': only a-z, 0-9 and '-' are allowed"
     );
     // A chart that is not a .tgz.
-    stub.repo.put("helm/carts.tgz", b"not a chart");
+    stub.put("helm/carts.tgz", b"not a chart").await;
     let error = stub
         .helm
         .deploy(&request(DeploymentStrategy::Direct, None))
@@ -969,7 +938,7 @@ async fn missing_pieces_are_clear_errors() {
     )
     .unwrap();
     std::os::unix::fs::symlink(&outside, chart.join("values.yaml")).unwrap();
-    stub.repo.put("helm/carts.tgz", &pack(&chart));
+    stub.put("helm/carts.tgz", &pack(&chart)).await;
     let error = stub
         .helm
         .deploy(&request(DeploymentStrategy::Direct, Some("evil:1")))
@@ -987,7 +956,8 @@ async fn missing_pieces_are_clear_errors() {
     // No helm at all.
     let mut config = Config::new(stub.work.clone());
     config.helm = stub.dir.path().join("no-such-helm");
-    stub.repo.put("helm/carts.tgz", &pack(&example_chart_dir()));
+    stub.put("helm/carts.tgz", &pack(&example_chart_dir()))
+        .await;
     let helm = Helm::new(config.validate().unwrap(), stub.repo.clone());
     let error = helm
         .deploy(&request(DeploymentStrategy::Direct, None))
@@ -1007,10 +977,11 @@ async fn user_managed_takes_uris_from_endpoints_yaml() {
         .unwrap();
     assert_eq!(deployed.deployment_names, ["user_managed"]);
     assert!(deployed.uris_local.is_empty() && deployed.uris_public.is_empty());
-    stub.repo.put(
+    stub.put(
         "helm/endpoints.yaml",
         b"deploymentURIsLocal: [\"http://carts.sockshop-dev:8080\"]\ndeploymentURIsPublic: [\"https://carts.example.com\"]\n",
-    );
+    )
+    .await;
     let deployed = stub
         .helm
         .deploy(&request(DeploymentStrategy::UserManaged, None))
@@ -1027,7 +998,7 @@ async fn user_managed_takes_uris_from_endpoints_yaml() {
         ),
         "{calls}"
     );
-    assert!(stub.repo.get("helm/carts-generated.tgz").is_none());
+    assert!(stub.get("helm/carts-generated.tgz").await.is_none());
 }
 
 #[tokio::test]
@@ -1062,7 +1033,7 @@ async fn strategy_switch_regenerates_and_kube_context_is_passed() {
         assert!(line.ends_with(" --kube-context kind-keptn"), "{line}");
     }
     assert!(lines[0].contains(" --timeout 10m0s "), "{calls}");
-    assert_eq!(stub.stored_weights(), (100, 0));
+    assert_eq!(stub.stored_weights().await, (100, 0));
 }
 
 fn action_request(action: keptn_core::event::Action) -> keptn_core::ports::ActionRequest {

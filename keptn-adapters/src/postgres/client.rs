@@ -1,16 +1,18 @@
-//! [`Store`] for [`Postgres`]: the only file that speaks SQL.
+//! [`Store`](keptn_core::ports::Store) for [`Postgres`]: the only file that speaks SQL.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use async_trait::async_trait;
-use keptn_core::event::{KeptnEvent, Timestamp};
+use keptn_core::event::KeptnEvent;
 use keptn_core::orchestrator::State;
-use keptn_core::ports::{AdapterError, EvaluationRecord, EventFilter, ProjectRecord, Store};
-use sqlx::postgres::{PgConnection, PgRow, PgTransaction};
-use sqlx::{Postgres as Db, QueryBuilder, Row};
+use keptn_core::ports::{EvaluationRecord, EventFilter, ProjectRecord};
+use sqlx::postgres::{PgConnection, PgTransaction};
+use sqlx::{Postgres as Db, QueryBuilder};
 
 use super::state::{self, Changes, Written};
 use super::{Error, Postgres};
+use crate::sql::{self, EvaluationRow};
+
+crate::sql::impl_store!(Postgres);
 
 /// Shorthand for the error of a failed statement.
 fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
@@ -33,11 +35,10 @@ const INSERT_EVENTS: &str = "INSERT INTO events \
 /// Reads for one consistent snapshot of several tables.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-/// Where an event enters the history.
+/// Where an event enters the history. (Earlier versions also accepted events into the inbox,
+/// `processed = false`, before handling them; `unprocessed` still lists such rows.)
 #[derive(Clone, Copy)]
 enum Origin {
-    /// Accepted: in the inbox, unprocessed.
-    Accepted,
     /// Accepted and processed in the same transaction: in the history only.
     Processed,
     /// Emitted: in the outbox, unpublished.
@@ -48,7 +49,6 @@ impl Origin {
     /// The `processed` and `published` columns.
     fn marks(self) -> (Option<bool>, Option<bool>) {
         match self {
-            Origin::Accepted => (Some(false), None),
             Origin::Processed => (Some(true), None),
             Origin::Emitted => (None, Some(false)),
         }
@@ -85,7 +85,7 @@ where
         services.push(event.data.service.as_deref());
         jsons.push(event.to_json());
     }
-    let rows = sqlx::query(INSERT_EVENTS)
+    let inserted: Vec<String> = sqlx::query_scalar(INSERT_EVENTS)
         .bind(ids)
         .bind(types)
         .bind(contexts)
@@ -98,9 +98,7 @@ where
         .fetch_all(executor)
         .await
         .map_err(query_error("record an event"))?;
-    rows.iter()
-        .map(|row| row.try_get("id").map_err(query_error("record an event")))
-        .collect()
+    Ok(inserted.into_iter().collect())
 }
 
 /// Marks accepted events processed; the first id that is not an accepted event fails.
@@ -108,12 +106,7 @@ async fn mark_processed(connection: &mut PgConnection, ids: &[String]) -> Result
     if ids.is_empty() {
         return Ok(());
     }
-    let mut seen = HashSet::with_capacity(ids.len());
-    let distinct: Vec<&str> = ids
-        .iter()
-        .map(String::as_str)
-        .filter(|id| seen.insert(*id))
-        .collect();
+    let distinct = sql::distinct(ids);
     let result = sqlx::query(
         "UPDATE events SET processed = true \
          WHERE processed IS NOT NULL AND id = ANY($1::text[])",
@@ -134,14 +127,8 @@ async fn mark_processed(connection: &mut PgConnection, ids: &[String]) -> Result
     .await
     .map_err(query_error("mark an event processed"))?;
     let found: HashSet<String> = found.into_iter().collect();
-    let missing = distinct
-        .iter()
-        .find(|id| !found.contains(**id))
-        .or(distinct.first())
-        .copied()
-        .unwrap_or_default();
     Err(Error::NotAccepted {
-        id: missing.to_owned(),
+        id: sql::first_not_found(&distinct, &found).to_owned(),
     })
 }
 
@@ -210,33 +197,6 @@ async fn write_state(connection: &mut PgConnection, changes: &Changes) -> Result
     Ok(())
 }
 
-fn check_id(event: &KeptnEvent) -> Result<(), Error> {
-    if event.id.is_empty() {
-        return Err(Error::EmptyEventId {
-            event_type: event.event_type.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn decode_event(row: &PgRow) -> Result<KeptnEvent, Error> {
-    let id: String = row.try_get("id").map_err(query_error("read an event"))?;
-    let json: String = row.try_get("json").map_err(query_error("read an event"))?;
-    KeptnEvent::from_json(&json).map_err(|source| Error::Corrupt {
-        what: "event",
-        key: id,
-        source: Box::new(source),
-    })
-}
-
-fn decode_events(rows: &[PgRow]) -> Result<Vec<KeptnEvent>, Error> {
-    rows.iter().map(decode_event).collect()
-}
-
-fn to_i64(what: &'static str, value: u64) -> Result<i64, Error> {
-    i64::try_from(value).map_err(|_| Error::OutOfRange { what, value })
-}
-
 impl Postgres {
     async fn begin(&self, operation: &'static str) -> Result<PgTransaction<'static>, Error> {
         self.pool.begin().await.map_err(query_error(operation))
@@ -270,35 +230,12 @@ impl Postgres {
     /// held before the transaction (which rolled back) or an earlier one of them has.
     async fn duplicate_error(&self, events: &[&KeptnEvent]) -> Error {
         let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
-        let known = match self.known_ids_inner(&ids).await {
-            Ok(known) => known,
-            Err(error) => return error,
-        };
-        let mut seen = HashSet::with_capacity(ids.len());
-        let duplicate = ids
-            .iter()
-            .zip(known)
-            .find(|(id, known)| *known || !seen.insert(id.as_str()))
-            .map(|(id, _)| id.clone());
-        Error::DuplicateEvent {
-            // Only a row deleted (or a concurrent insert rolled back) meanwhile would leave
-            // none; then name them all.
-            id: duplicate.unwrap_or_else(|| ids.join(", ")),
+        match self.known_ids_inner(&ids).await {
+            Ok(known) => Error::DuplicateEvent {
+                id: sql::first_duplicate(&ids, &known),
+            },
+            Err(error) => error,
         }
-    }
-
-    #[cfg(test)]
-    async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
-        for event in events {
-            check_id(event)?;
-        }
-        // One statement is one transaction.
-        let mut inserted = insert_events(&self.pool, events, Origin::Accepted).await?;
-        // Of events sharing an id, the first one was inserted.
-        Ok(events
-            .iter()
-            .map(|event| inserted.remove(&event.id))
-            .collect())
     }
 
     async fn known_ids_inner(&self, ids: &[String]) -> Result<Vec<bool>, Error> {
@@ -315,37 +252,27 @@ impl Postgres {
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
-    async fn commit_accepting_inner(
+    async fn commit_inner(
         &self,
         state: &State,
         accepted: &[KeptnEvent],
         processed: &[String],
         emitted: &[KeptnEvent],
     ) -> Result<(), Error> {
-        for event in accepted.iter().chain(emitted) {
-            check_id(event)?;
-        }
+        sql::check_ids(accepted.iter().chain(emitted))?;
         // Held until the end: the next commit diffs against what this one wrote.
         let mut written = self.written.lock().await;
         let changes = Written::changes(written.as_ref(), state)?;
-        match self
+        let res = self
             .write_transition(&changes, accepted, processed, emitted)
-            .await
-        {
-            Ok(()) => {
-                *written = Some(Written::after(written.take(), state, &changes));
-                Ok(())
-            }
-            Err(error) => {
-                // Whether a failed COMMIT wrote anything is unknown: rewrite everything next.
-                *written = None;
-                Err(error)
-            }
-        }
+            .await;
+        Written::settle(&mut written, state, &changes, res.is_ok());
+        res
     }
 
-    /// The transaction of [`Store::commit_accepting`]: the changed state rows, the accepted
-    /// events (as processed), the processed marks and the emitted events, all or nothing.
+    /// The transaction of [`Store::commit`](keptn_core::ports::Store::commit): the changed
+    /// state rows, the accepted events (as processed), the processed marks and the emitted
+    /// events, all or nothing.
     async fn write_transition(
         &self,
         changes: &Changes,
@@ -388,19 +315,21 @@ impl Postgres {
     }
 
     async fn unprocessed_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
-        let rows = sqlx::query("SELECT id, json FROM events WHERE processed = false ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_error("list unprocessed events"))?;
-        decode_events(&rows)
+        let rows =
+            sqlx::query_as("SELECT id, json FROM events WHERE processed = false ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("list unprocessed events"))?;
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn unpublished_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
-        let rows = sqlx::query("SELECT id, json FROM events WHERE published = false ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_error("list unpublished events"))?;
-        decode_events(&rows)
+        let rows =
+            sqlx::query_as("SELECT id, json FROM events WHERE published = false ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_error("list unpublished events"))?;
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn mark_published_inner(&self, event_ids: &[String]) -> Result<(), Error> {
@@ -436,18 +365,16 @@ impl Postgres {
                     .push_bind(value);
             }
         }
-        if filter.limit == 0 {
-            query.push(" ORDER BY seq");
-        } else {
-            let limit = to_i64("limit", filter.limit as u64)?;
-            query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-        }
+        match sql::limit(filter.limit) {
+            None => query.push(" ORDER BY seq"),
+            Some(limit) => query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit),
+        };
         let rows = query
-            .build()
+            .build_query_as()
             .fetch_all(&self.pool)
             .await
             .map_err(query_error("list events"))?;
-        decode_events(&rows)
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn create_project_inner(&self, project: &ProjectRecord) -> Result<(), Error> {
@@ -522,22 +449,7 @@ impl Postgres {
             .commit()
             .await
             .map_err(query_error("list projects"))?;
-        let mut services_by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (project, service) in service_rows {
-            services_by_project
-                .entry(project)
-                .or_default()
-                .push(service);
-        }
-        Ok(project_rows
-            .into_iter()
-            .map(|(name, shipyard, git_remote_url)| ProjectRecord {
-                services: services_by_project.remove(&name).unwrap_or_default(),
-                shipyard,
-                git_remote_url,
-                name,
-            })
-            .collect())
+        Ok(sql::projects(project_rows, service_rows))
     }
 
     async fn create_service_inner(&self, project: &str, service: &str) -> Result<(), Error> {
@@ -566,7 +478,7 @@ impl Postgres {
     }
 
     async fn record_evaluation_inner(&self, evaluation: &EvaluationRecord) -> Result<(), Error> {
-        let time = to_i64("time", evaluation.time.0)?;
+        let time = sql::evaluation_time(evaluation)?;
         // Idempotent by event id; recording it again replaces the fields (so an evaluation can
         // be invalidated later) and keeps its place in the order.
         sqlx::query(
@@ -598,12 +510,8 @@ impl Postgres {
         limit: usize,
     ) -> Result<Vec<EvaluationRecord>, Error> {
         // LIMIT NULL is PostgreSQL for "no limit".
-        let limit = if limit == 0 {
-            None
-        } else {
-            Some(to_i64("limit", limit as u64)?)
-        };
-        let rows = sqlx::query(
+        let limit = sql::limit(limit);
+        let rows: Vec<EvaluationRow> = sqlx::query_as(
             "SELECT event_id, project, stage, service, time, data, invalidated FROM evaluations \
              WHERE project = $1 AND stage = $2 AND service = $3 \
              ORDER BY time DESC, seq DESC LIMIT $4",
@@ -615,144 +523,9 @@ impl Postgres {
         .fetch_all(&self.pool)
         .await
         .map_err(query_error("list evaluations"))?;
-        rows.iter().map(decode_evaluation).collect()
-    }
-}
-
-fn decode_evaluation(row: &PgRow) -> Result<EvaluationRecord, Error> {
-    let get_text = |column: &str| -> Result<String, Error> {
-        row.try_get(column)
-            .map_err(query_error("read an evaluation"))
-    };
-    let event_id = get_text("event_id")?;
-    let time: i64 = row
-        .try_get("time")
-        .map_err(query_error("read an evaluation"))?;
-    let data_text = get_text("data")?;
-    let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| Error::Corrupt {
-        what: "evaluation",
-        key: event_id.clone(),
-        source,
-    };
-    let data = serde_json::from_str(&data_text).map_err(|source| corrupt(Box::new(source)))?;
-    let time = u64::try_from(time).map_err(|source| corrupt(Box::new(source)))?;
-    Ok(EvaluationRecord {
-        project: get_text("project")?,
-        stage: get_text("stage")?,
-        service: get_text("service")?,
-        time: Timestamp(time),
-        data,
-        invalidated: row
-            .try_get("invalidated")
-            .map_err(query_error("read an evaluation"))?,
-        event_id,
-    })
-}
-
-#[async_trait]
-impl Store for Postgres {
-    async fn load_state(&self) -> Result<Option<State>, AdapterError> {
-        Ok(self.load_state_inner().await?)
-    }
-
-    async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.unprocessed_inner().await?)
-    }
-
-    async fn commit(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        Ok(self
-            .commit_accepting_inner(state, accepted, processed, emitted)
-            .await?)
-    }
-
-    async fn known_ids(&self, ids: &[String]) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.known_ids_inner(ids).await?)
-    }
-
-    async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.unpublished_inner().await?)
-    }
-
-    async fn mark_published(&self, event_ids: &[String]) -> Result<(), AdapterError> {
-        Ok(self.mark_published_inner(event_ids).await?)
-    }
-
-    async fn events(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.events_inner(filter).await?)
-    }
-
-    async fn create_project(&self, project: &ProjectRecord) -> Result<(), AdapterError> {
-        Ok(self.create_project_inner(project).await?)
-    }
-
-    async fn delete_project(&self, name: &str) -> Result<(), AdapterError> {
-        Ok(self.delete_project_inner(name).await?)
-    }
-
-    async fn projects(&self) -> Result<Vec<ProjectRecord>, AdapterError> {
-        Ok(self.projects_inner().await?)
-    }
-
-    async fn create_service(&self, project: &str, service: &str) -> Result<(), AdapterError> {
-        Ok(self.create_service_inner(project, service).await?)
-    }
-
-    async fn record_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), AdapterError> {
-        Ok(self.record_evaluation_inner(evaluation).await?)
-    }
-
-    async fn evaluations(
-        &self,
-        project: &str,
-        stage: &str,
-        service: &str,
-        limit: usize,
-    ) -> Result<Vec<EvaluationRecord>, AdapterError> {
-        Ok(self
-            .evaluations_inner(project, stage, service, limit)
-            .await?)
-    }
-}
-
-/// The store calls of earlier versions, which the tests still use; the store conformance suite
-/// replaces them.
-#[cfg(test)]
-impl Postgres {
-    pub(crate) async fn accept_batch(
-        &self,
-        events: &[KeptnEvent],
-    ) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.accept_batch_inner(events).await?)
-    }
-
-    pub(crate) async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
-        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
-        Ok(accepted.first().copied().unwrap_or(false))
-    }
-
-    pub(crate) async fn commit_accepting(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        self.commit(state, accepted, processed, emitted).await
-    }
-
-    pub(crate) async fn commit_transition(
-        &self,
-        state: &State,
-        processed: Option<&str>,
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
-        self.commit(state, &[], &processed, emitted).await
+        Ok(rows
+            .into_iter()
+            .map(sql::decode_evaluation)
+            .collect::<Result<_, _>>()?)
     }
 }

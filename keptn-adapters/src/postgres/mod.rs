@@ -9,13 +9,14 @@
 //! (id, type, Keptn context, project, stage, service) and a `BIGSERIAL` sequence number that
 //! orders the history; partial indexes cover the inbox and the outbox.
 //!
-//! Deduplication is by event id over the whole history (a unique index):
-//! [`Store::accept`](keptn_core::ports::Store::accept) returns `false` for an id seen before,
-//! accepted or emitted, and an emitted or newly accepted event whose id is already in the
-//! history makes [`Store::commit_accepting`](keptn_core::ports::Store::commit_accepting) fail
-//! with `Conflict` and write nothing. A commit is one transaction: the changed state rows, the
-//! accepted events, the processed marks and the emitted events, all or nothing. Events go in
-//! with one `INSERT ... SELECT FROM UNNEST(...)` statement per kind, whatever their number.
+//! Deduplication is by event id over the whole history (a unique index): an accepted or
+//! emitted event whose id the history already holds (accepted or emitted), or that a commit
+//! names twice, makes [`Store::commit`](keptn_core::ports::Store::commit) fail with `Conflict`
+//! and write nothing. A commit is one transaction: the changed state rows, the accepted
+//! events, the processed marks and the emitted events, all or nothing. Events go in with one
+//! `INSERT ... SELECT FROM UNNEST(...)` statement per kind, whatever their number. The inbox
+//! (accepted, not processed) holds only events accepted by earlier versions, which accepted
+//! events before handling them; a commit names them in `processed`.
 //!
 //! Durability: every connection runs with `synchronous_commit = on` (whatever the server's
 //! default), so a call returns after PostgreSQL flushed the commit to its write-ahead log
@@ -33,9 +34,10 @@
 //! on one database), because every write is one statement or one transaction and conflicts
 //! are settled by the database rather than by a read before the write:
 //!
-//! - accepting events (`INSERT ... ON CONFLICT (id) DO NOTHING`): an event accepted by two
-//!   replicas at once is stored once, and exactly one of them gets `true`;
-//! - the events of a commit, the processed and published marks, projects and services
+//! - the events of a commit (`INSERT ... ON CONFLICT (id) DO NOTHING`): an event committed by
+//!   two replicas at once is stored once, one commit succeeds and the other fails with
+//!   `Conflict`;
+//! - the processed and published marks, projects and services
 //!   (`ON CONFLICT`; a service insert locks its project row against a concurrent delete),
 //!   evaluations (`ON CONFLICT (event_id) DO UPDATE`);
 //! - opening: the migrator holds an advisory lock, so replicas starting together migrate once;
@@ -53,8 +55,8 @@
 //!   database would overwrite each other's rows part by part (last writer wins per row), and
 //!   each one's diff would be wrong after the other's commit, so the stored state would be a
 //!   mix of both. Until leader election (or a fencing token checked in the commit) exists, one
-//!   replica at a time may run the orchestrator and commit state; the others may accept events
-//!   into the shared inbox, serve reads, publish the outbox and manage projects. A store that
+//!   replica at a time may run the orchestrator and commit state; the others may serve reads,
+//!   publish the outbox and manage projects. A store that
 //!   starts after another one wrote rewrites every state row at its first commit.
 //! - **`seq` is the order sequence numbers were drawn, not the order of commits.** With
 //!   concurrent writers a row with a smaller `seq` can become visible after one with a larger

@@ -1,30 +1,28 @@
-//! [`Store`] for [`Sqlite`]: the only file that speaks SQL.
+//! [`Store`](keptn_core::ports::Store) for [`Sqlite`]: the only file that speaks SQL.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
-use keptn_core::event::{KeptnEvent, Timestamp};
+use keptn_core::event::KeptnEvent;
 use keptn_core::orchestrator::State;
-use keptn_core::ports::{AdapterError, EvaluationRecord, EventFilter, ProjectRecord, Store};
-use sqlx::sqlite::{SqliteConnection, SqliteRow, SqliteTransaction};
-use sqlx::{QueryBuilder, Row, Sqlite as Db};
+use keptn_core::ports::{EvaluationRecord, EventFilter, ProjectRecord};
+use sqlx::sqlite::{SqliteConnection, SqliteTransaction};
+use sqlx::{QueryBuilder, Sqlite as Db};
 
 use super::state::{self, Changes, Written};
 use super::{CHECKPOINT_EVERY, Error, Sqlite};
+use crate::sql::{self, EvaluationRow};
+
+crate::sql::impl_store!(Sqlite);
 
 /// Shorthand for the error of a failed statement.
 fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Query { operation, source }
 }
 
-/// The event's indexed columns, bound in the order of [`INSERT_EVENT`].
-const INSERT_EVENT: &str = "INSERT INTO events \
-     (id, type, keptn_context, project, stage, service, json, processed, published) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
-
-/// The columns of [`INSERT_EVENT`], for statements of several rows.
+/// The start of a statement inserting events, for rows of the indexed columns, the JSON and
+/// the marks (`processed`, `published`).
 const INSERT_EVENTS: &str = "INSERT INTO events \
      (id, type, keptn_context, project, stage, service, json, processed, published) ";
 
@@ -32,11 +30,10 @@ const INSERT_EVENTS: &str = "INSERT INTO events \
 /// few statement texts cover every batch size (sqlx caches prepared statements by text).
 const MAX_ROWS_PER_STATEMENT: usize = 64;
 
-/// Where an event enters the history.
+/// Where an event enters the history. (Earlier versions also accepted events into the inbox,
+/// `processed = 0`, before handling them; `unprocessed` still lists such rows.)
 #[derive(Clone, Copy)]
 enum Origin {
-    /// Accepted: in the inbox, unprocessed.
-    Accepted,
     /// Accepted and processed in the same transaction: in the history only.
     Processed,
     /// Emitted: in the outbox, unpublished.
@@ -47,7 +44,6 @@ impl Origin {
     /// The `processed` and `published` columns.
     fn marks(self) -> (Option<i64>, Option<i64>) {
         match self {
-            Origin::Accepted => (Some(0), None),
             Origin::Processed => (Some(1), None),
             Origin::Emitted => (None, Some(0)),
         }
@@ -103,12 +99,7 @@ async fn insert_events(
 
 /// Marks accepted events processed; the first id that is not an accepted event fails.
 async fn mark_processed(connection: &mut SqliteConnection, ids: &[String]) -> Result<(), Error> {
-    let mut seen = HashSet::with_capacity(ids.len());
-    let distinct: Vec<&str> = ids
-        .iter()
-        .map(String::as_str)
-        .filter(|id| seen.insert(*id))
-        .collect();
+    let distinct = sql::distinct(ids);
     for chunk in chunks(&distinct) {
         let mut query = QueryBuilder::<Db>::new(
             "UPDATE events SET processed = 1 WHERE processed IS NOT NULL AND id IN (",
@@ -135,26 +126,15 @@ async fn mark_processed(connection: &mut SqliteConnection, ids: &[String]) -> Re
             separated.push_bind(*id);
         }
         separated.push_unseparated(")");
-        let rows = query
-            .build()
+        let found: HashSet<String> = query
+            .build_query_scalar()
             .fetch_all(&mut *connection)
             .await
-            .map_err(query_error("mark an event processed"))?;
-        let mut found = HashSet::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row
-                .try_get("id")
-                .map_err(query_error("mark an event processed"))?;
-            found.insert(id);
-        }
-        let missing = chunk
-            .iter()
-            .find(|id| !found.contains(**id))
-            .or(chunk.first())
-            .copied()
-            .unwrap_or_default();
+            .map_err(query_error("mark an event processed"))?
+            .into_iter()
+            .collect();
         return Err(Error::NotAccepted {
-            id: missing.to_owned(),
+            id: sql::first_not_found(chunk, &found).to_owned(),
         });
     }
     Ok(())
@@ -217,55 +197,6 @@ async fn write_state(connection: &mut SqliteConnection, changes: &Changes) -> Re
     Ok(())
 }
 
-fn check_id(event: &KeptnEvent) -> Result<(), Error> {
-    if event.id.is_empty() {
-        return Err(Error::EmptyEventId {
-            event_type: event.event_type.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Inserts `event` unless its id is in the history; returns whether it was inserted.
-async fn insert_event<'c, E>(executor: E, event: &KeptnEvent, origin: Origin) -> Result<bool, Error>
-where
-    E: sqlx::Executor<'c, Database = Db>,
-{
-    let (processed, published) = origin.marks();
-    let result = sqlx::query(INSERT_EVENT)
-        .bind(&event.id)
-        .bind(event.event_type.to_string())
-        .bind(event.keptn_context.as_deref())
-        .bind(event.data.project.as_deref())
-        .bind(event.data.stage.as_deref())
-        .bind(event.data.service.as_deref())
-        .bind(event.to_json())
-        .bind(processed)
-        .bind(published)
-        .execute(executor)
-        .await
-        .map_err(query_error("record an event"))?;
-    Ok(result.rows_affected() == 1)
-}
-
-fn decode_event(row: &SqliteRow) -> Result<KeptnEvent, Error> {
-    let id: String = row.try_get("id").map_err(query_error("read an event"))?;
-    let json: String = row.try_get("json").map_err(query_error("read an event"))?;
-    KeptnEvent::from_json(&json).map_err(|source| Error::Corrupt {
-        what: "event",
-        key: id,
-        source: Box::new(source),
-    })
-}
-
-fn decode_events(rows: &[SqliteRow]) -> Result<Vec<KeptnEvent>, Error> {
-    rows.iter().map(decode_event).collect()
-}
-
-fn to_i64(what: &'static str, value: u64) -> Result<i64, Error> {
-    i64::try_from(value).map_err(|_| Error::OutOfRange { what, value })
-}
-
 /// Takes the write lock at once, so a transaction never fails upgrading a read lock (which the
 /// busy timeout does not cover).
 async fn begin_write(
@@ -287,27 +218,20 @@ impl Sqlite {
             .begin()
             .await
             .map_err(query_error("load the state"))?;
-        let row = sqlx::query("SELECT json FROM state WHERE id = 1")
+        let json: Option<String> = sqlx::query_scalar("SELECT json FROM state WHERE id = 1")
             .fetch_optional(&mut *reader)
             .await
             .map_err(query_error("load the state"))?;
-        let Some(row) = row else { return Ok(None) };
-        let json: String = row.try_get("json").map_err(query_error("load the state"))?;
-        let entry_rows = sqlx::query("SELECT kind, key, json FROM state_entries")
-            .fetch_all(&mut *reader)
-            .await
-            .map_err(query_error("load the state"))?;
+        let Some(json) = json else { return Ok(None) };
+        let entries: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT kind, key, json FROM state_entries")
+                .fetch_all(&mut *reader)
+                .await
+                .map_err(query_error("load the state"))?;
         reader
             .commit()
             .await
             .map_err(query_error("load the state"))?;
-        let mut entries = Vec::with_capacity(entry_rows.len());
-        for row in &entry_rows {
-            let read = |column: &str| -> Result<String, Error> {
-                row.try_get(column).map_err(query_error("load the state"))
-            };
-            entries.push((read("kind")?, read("key")?, read("json")?));
-        }
         Ok(Some(state::assemble(&json, entries)?))
     }
 
@@ -337,45 +261,12 @@ impl Sqlite {
     /// held before the transaction (which rolled back) or an earlier one of them has.
     async fn duplicate_error(&self, events: &[&KeptnEvent]) -> Error {
         let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
-        let known = match self.known_ids_inner(&ids).await {
-            Ok(known) => known,
-            Err(error) => return error,
-        };
-        let mut seen = HashSet::with_capacity(ids.len());
-        let duplicate = ids
-            .iter()
-            .zip(known)
-            .find(|(id, known)| *known || !seen.insert(id.as_str()))
-            .map(|(id, _)| id.clone());
-        Error::DuplicateEvent {
-            // Only a row deleted meanwhile would leave none; then name them all.
-            id: duplicate.unwrap_or_else(|| ids.join(", ")),
+        match self.known_ids_inner(&ids).await {
+            Ok(known) => Error::DuplicateEvent {
+                id: sql::first_duplicate(&ids, &known),
+            },
+            Err(error) => error,
         }
-    }
-
-    #[cfg(test)]
-    async fn accept_batch_inner(&self, events: &[KeptnEvent]) -> Result<Vec<bool>, Error> {
-        for event in events {
-            check_id(event)?;
-        }
-        if let [event] = events {
-            // One statement is one (durable) transaction.
-            let accepted = insert_event(&self.writer, event, Origin::Accepted).await?;
-            self.after_write();
-            return Ok(vec![accepted]);
-        }
-        // Dropping `transaction` on any error below rolls everything back.
-        let mut transaction = begin_write(self, "accept events").await?;
-        let mut accepted = Vec::with_capacity(events.len());
-        for event in events {
-            accepted.push(insert_event(&mut *transaction, event, Origin::Accepted).await?);
-        }
-        transaction
-            .commit()
-            .await
-            .map_err(query_error("accept events"))?;
-        self.after_write();
-        Ok(accepted)
     }
 
     async fn known_ids_inner(&self, ids: &[String]) -> Result<Vec<bool>, Error> {
@@ -388,54 +279,40 @@ impl Sqlite {
             separated.push_bind(id);
         }
         separated.push_unseparated(")");
-        let rows = query
-            .build()
+        let known: HashSet<String> = query
+            .build_query_scalar()
             .fetch_all(&self.pool)
             .await
-            .map_err(query_error("look up event ids"))?;
-        let mut known = std::collections::HashSet::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row
-                .try_get("id")
-                .map_err(query_error("look up event ids"))?;
-            known.insert(id);
-        }
+            .map_err(query_error("look up event ids"))?
+            .into_iter()
+            .collect();
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
-    async fn commit_accepting_inner(
+    async fn commit_inner(
         &self,
         state: &State,
         accepted: &[KeptnEvent],
         processed: &[String],
         emitted: &[KeptnEvent],
     ) -> Result<(), Error> {
-        for event in accepted.iter().chain(emitted) {
-            check_id(event)?;
-        }
+        sql::check_ids(accepted.iter().chain(emitted))?;
         // Held until the end: the next commit diffs against what this one wrote.
         let mut written = self.written.lock().await;
         let changes = Written::changes(written.as_ref(), state)?;
-        match self
+        let res = self
             .write_transition(&changes, accepted, processed, emitted)
-            .await
-        {
-            Ok(()) => {
-                *written = Some(Written::after(written.take(), state, &changes));
-                drop(written);
-                self.after_write();
-                Ok(())
-            }
-            Err(error) => {
-                // Whether a failed COMMIT wrote anything is unknown: rewrite everything next.
-                *written = None;
-                Err(error)
-            }
-        }
+            .await;
+        Written::settle(&mut written, state, &changes, res.is_ok());
+        drop(written);
+        res?;
+        self.after_write();
+        Ok(())
     }
 
-    /// The transaction of [`Store::commit_accepting`]: the changed state rows, the accepted
-    /// events (as processed), the processed marks and the emitted events, all or nothing.
+    /// The transaction of [`Store::commit`](keptn_core::ports::Store::commit): the changed
+    /// state rows, the accepted events (as processed), the processed marks and the emitted
+    /// events, all or nothing.
     async fn write_transition(
         &self,
         changes: &Changes,
@@ -470,19 +347,19 @@ impl Sqlite {
     }
 
     async fn unprocessed_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
-        let rows = sqlx::query("SELECT id, json FROM events WHERE processed = 0 ORDER BY seq")
+        let rows = sqlx::query_as("SELECT id, json FROM events WHERE processed = 0 ORDER BY seq")
             .fetch_all(&self.pool)
             .await
             .map_err(query_error("list unprocessed events"))?;
-        decode_events(&rows)
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn unpublished_inner(&self) -> Result<Vec<KeptnEvent>, Error> {
-        let rows = sqlx::query("SELECT id, json FROM events WHERE published = 0 ORDER BY seq")
+        let rows = sqlx::query_as("SELECT id, json FROM events WHERE published = 0 ORDER BY seq")
             .fetch_all(&self.pool)
             .await
             .map_err(query_error("list unpublished events"))?;
-        decode_events(&rows)
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn mark_published_inner(&self, event_ids: &[String]) -> Result<(), Error> {
@@ -523,18 +400,16 @@ impl Sqlite {
                     .push_bind(value);
             }
         }
-        if filter.limit == 0 {
-            query.push(" ORDER BY seq");
-        } else {
-            let limit = to_i64("limit", filter.limit as u64)?;
-            query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-        }
+        match sql::limit(filter.limit) {
+            None => query.push(" ORDER BY seq"),
+            Some(limit) => query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit),
+        };
         let rows = query
-            .build()
+            .build_query_as()
             .fetch_all(&self.pool)
             .await
             .map_err(query_error("list events"))?;
-        decode_events(&rows)
+        Ok(sql::decode_events(rows)?)
     }
 
     async fn create_project_inner(&self, project: &ProjectRecord) -> Result<(), Error> {
@@ -585,11 +460,11 @@ impl Sqlite {
             .await
             .map_err(query_error("list projects"))?;
         let project_rows =
-            sqlx::query("SELECT name, shipyard, git_remote_url FROM projects ORDER BY name")
+            sqlx::query_as("SELECT name, shipyard, git_remote_url FROM projects ORDER BY name")
                 .fetch_all(&mut *reader)
                 .await
                 .map_err(query_error("list projects"))?;
-        let service_rows = sqlx::query("SELECT project, name FROM services ORDER BY seq")
+        let service_rows = sqlx::query_as("SELECT project, name FROM services ORDER BY seq")
             .fetch_all(&mut *reader)
             .await
             .map_err(query_error("list services"))?;
@@ -597,33 +472,7 @@ impl Sqlite {
             .commit()
             .await
             .map_err(query_error("list projects"))?;
-        let mut services_by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for row in &service_rows {
-            let project: String = row
-                .try_get("project")
-                .map_err(query_error("list services"))?;
-            let service: String = row.try_get("name").map_err(query_error("list services"))?;
-            services_by_project
-                .entry(project)
-                .or_default()
-                .push(service);
-        }
-        project_rows
-            .iter()
-            .map(|row| {
-                let name: String = row.try_get("name").map_err(query_error("list projects"))?;
-                Ok(ProjectRecord {
-                    services: services_by_project.remove(&name).unwrap_or_default(),
-                    shipyard: row
-                        .try_get("shipyard")
-                        .map_err(query_error("list projects"))?,
-                    git_remote_url: row
-                        .try_get("git_remote_url")
-                        .map_err(query_error("list projects"))?,
-                    name,
-                })
-            })
-            .collect()
+        Ok(sql::projects(project_rows, service_rows))
     }
 
     async fn create_service_inner(&self, project: &str, service: &str) -> Result<(), Error> {
@@ -646,7 +495,7 @@ impl Sqlite {
     }
 
     async fn record_evaluation_inner(&self, evaluation: &EvaluationRecord) -> Result<(), Error> {
-        let time = to_i64("time", evaluation.time.0)?;
+        let time = sql::evaluation_time(evaluation)?;
         // Idempotent by event id; recording it again replaces the fields (so an evaluation can
         // be invalidated later) and keeps its place in the order.
         sqlx::query(
@@ -678,12 +527,8 @@ impl Sqlite {
         limit: usize,
     ) -> Result<Vec<EvaluationRecord>, Error> {
         // LIMIT -1 is SQLite for "no limit".
-        let limit = if limit == 0 {
-            -1
-        } else {
-            to_i64("limit", limit as u64)?
-        };
-        let rows = sqlx::query(
+        let limit = sql::limit(limit).unwrap_or(-1);
+        let rows: Vec<EvaluationRow> = sqlx::query_as(
             "SELECT event_id, project, stage, service, time, data, invalidated FROM evaluations \
              WHERE project = ? AND stage = ? AND service = ? \
              ORDER BY time DESC, seq DESC LIMIT ?",
@@ -695,7 +540,10 @@ impl Sqlite {
         .fetch_all(&self.pool)
         .await
         .map_err(query_error("list evaluations"))?;
-        rows.iter().map(decode_evaluation).collect()
+        Ok(rows
+            .into_iter()
+            .map(sql::decode_evaluation)
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -710,143 +558,4 @@ where
         .await
         .map_err(query_error("create a service"))?;
     Ok(())
-}
-
-fn decode_evaluation(row: &SqliteRow) -> Result<EvaluationRecord, Error> {
-    let read = query_error("read an evaluation");
-    let event_id: String = row.try_get("event_id").map_err(read)?;
-    let get_text = |column: &str| -> Result<String, Error> {
-        row.try_get(column)
-            .map_err(query_error("read an evaluation"))
-    };
-    let time: i64 = row
-        .try_get("time")
-        .map_err(query_error("read an evaluation"))?;
-    let data_text = get_text("data")?;
-    let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| Error::Corrupt {
-        what: "evaluation",
-        key: event_id.clone(),
-        source,
-    };
-    let data = serde_json::from_str(&data_text).map_err(|source| corrupt(Box::new(source)))?;
-    let time = u64::try_from(time).map_err(|source| corrupt(Box::new(source)))?;
-    Ok(EvaluationRecord {
-        project: get_text("project")?,
-        stage: get_text("stage")?,
-        service: get_text("service")?,
-        time: Timestamp(time),
-        data,
-        invalidated: row
-            .try_get("invalidated")
-            .map_err(query_error("read an evaluation"))?,
-        event_id,
-    })
-}
-
-#[async_trait]
-impl Store for Sqlite {
-    async fn load_state(&self) -> Result<Option<State>, AdapterError> {
-        Ok(self.load_state_inner().await?)
-    }
-
-    async fn unprocessed(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.unprocessed_inner().await?)
-    }
-
-    async fn commit(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        Ok(self
-            .commit_accepting_inner(state, accepted, processed, emitted)
-            .await?)
-    }
-
-    async fn known_ids(&self, ids: &[String]) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.known_ids_inner(ids).await?)
-    }
-
-    async fn unpublished(&self) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.unpublished_inner().await?)
-    }
-
-    async fn mark_published(&self, event_ids: &[String]) -> Result<(), AdapterError> {
-        Ok(self.mark_published_inner(event_ids).await?)
-    }
-
-    async fn events(&self, filter: &EventFilter) -> Result<Vec<KeptnEvent>, AdapterError> {
-        Ok(self.events_inner(filter).await?)
-    }
-
-    async fn create_project(&self, project: &ProjectRecord) -> Result<(), AdapterError> {
-        Ok(self.create_project_inner(project).await?)
-    }
-
-    async fn delete_project(&self, name: &str) -> Result<(), AdapterError> {
-        Ok(self.delete_project_inner(name).await?)
-    }
-
-    async fn projects(&self) -> Result<Vec<ProjectRecord>, AdapterError> {
-        Ok(self.projects_inner().await?)
-    }
-
-    async fn create_service(&self, project: &str, service: &str) -> Result<(), AdapterError> {
-        Ok(self.create_service_inner(project, service).await?)
-    }
-
-    async fn record_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), AdapterError> {
-        Ok(self.record_evaluation_inner(evaluation).await?)
-    }
-
-    async fn evaluations(
-        &self,
-        project: &str,
-        stage: &str,
-        service: &str,
-        limit: usize,
-    ) -> Result<Vec<EvaluationRecord>, AdapterError> {
-        Ok(self
-            .evaluations_inner(project, stage, service, limit)
-            .await?)
-    }
-}
-
-/// The store calls of earlier versions, which the tests still use; the store conformance suite
-/// replaces them.
-#[cfg(test)]
-impl Sqlite {
-    pub(crate) async fn accept_batch(
-        &self,
-        events: &[KeptnEvent],
-    ) -> Result<Vec<bool>, AdapterError> {
-        Ok(self.accept_batch_inner(events).await?)
-    }
-
-    pub(crate) async fn accept(&self, event: &KeptnEvent) -> Result<bool, AdapterError> {
-        let accepted = self.accept_batch(std::slice::from_ref(event)).await?;
-        Ok(accepted.first().copied().unwrap_or(false))
-    }
-
-    pub(crate) async fn commit_accepting(
-        &self,
-        state: &State,
-        accepted: &[KeptnEvent],
-        processed: &[String],
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        self.commit(state, accepted, processed, emitted).await
-    }
-
-    pub(crate) async fn commit_transition(
-        &self,
-        state: &State,
-        processed: Option<&str>,
-        emitted: &[KeptnEvent],
-    ) -> Result<(), AdapterError> {
-        let processed: Vec<String> = processed.map(str::to_owned).into_iter().collect();
-        self.commit(state, &[], &processed, emitted).await
-    }
 }

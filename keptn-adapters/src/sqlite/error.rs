@@ -68,13 +68,13 @@ pub enum Error {
         /// The event's type.
         event_type: String,
     },
-    /// `commit_transition` named an input that was never accepted.
+    /// A commit named an event processed that was never accepted.
     #[error("event '{id}' was never accepted, so it cannot be marked processed")]
     NotAccepted {
         /// The event id.
         id: String,
     },
-    /// `commit_transition` emitted an event whose id is in the history already.
+    /// A commit accepted or emitted an event whose id is in the history already (or twice).
     #[error("emitted event '{id}' has the id of an event in the history")]
     DuplicateEvent {
         /// The event id.
@@ -95,7 +95,7 @@ pub enum Error {
     /// A number does not fit SQLite's signed 64-bit integers.
     #[error("{what} {value} is too large to store")]
     OutOfRange {
-        /// `time` or `limit`.
+        /// `time`.
         what: &'static str,
         /// The value.
         value: u64,
@@ -178,13 +178,15 @@ impl From<Error> for AdapterError {
     }
 }
 
-impl From<crate::state_rows::StateError> for Error {
-    fn from(error: crate::state_rows::StateError) -> Self {
+impl From<crate::sql::RowError> for Error {
+    fn from(error: crate::sql::RowError) -> Self {
         match error {
-            crate::state_rows::StateError::Encode(source) => Error::EncodeState { source },
-            crate::state_rows::StateError::Corrupt { what, key, source } => {
+            crate::sql::RowError::EncodeState(source) => Error::EncodeState { source },
+            crate::sql::RowError::Corrupt { what, key, source } => {
                 Error::Corrupt { what, key, source }
             }
+            crate::sql::RowError::EmptyEventId { event_type } => Error::EmptyEventId { event_type },
+            crate::sql::RowError::OutOfRange { what, value } => Error::OutOfRange { what, value },
         }
     }
 }

@@ -17,10 +17,11 @@
 //! a connection keeps its page cache only while no other connection writes); reads use a pool.
 //! A commit writes its events with a few multi-row statements rather than one per event.
 //!
-//! Deduplication is by event id over the whole history: [`Store::accept`](keptn_core::ports::Store::accept) returns `false` for
-//! an id seen before, accepted or emitted (the orchestrator treats its own events coming back
-//! from the bus as no-ops anyway), and an emitted event whose id is already in the history
-//! makes [`Store::commit_transition`](keptn_core::ports::Store::commit_transition) fail with `Conflict` and write nothing.
+//! Deduplication is by event id over the whole history: an accepted or emitted event whose id
+//! the history already holds (accepted or emitted), or that a commit names twice, makes
+//! [`Store::commit`](keptn_core::ports::Store::commit) fail with `Conflict` and write nothing.
+//! The inbox (accepted, not processed) holds only events accepted by earlier versions, which
+//! accepted events before handling them; a commit names them in `processed`.
 //!
 //! The state is stored in parts (one row per execution and per project's shipyard, one row for
 //! the rest), and a commit writes only the parts that changed since the last commit through

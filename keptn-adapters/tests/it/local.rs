@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -23,6 +22,7 @@ use keptn_adapters::local::{
     Config, DeploymentKind, Error, LocalDeployer, LocalPlatform, ServiceStatus, Spec,
 };
 use keptn_core::event::Timestamp;
+use keptn_core::memory::MemoryConfigRepo;
 use keptn_core::ports::{
     AdapterError, AdapterErrorKind, ConfigRepo, Deployer, DeploymentRequest, DeploymentStrategy,
     Scope, SliProvider, SliRequest, TrafficRouter,
@@ -119,73 +119,26 @@ fn carts_binary() -> PathBuf {
         .expect("cargo build put carts next to the tests")
 }
 
-// ---- a configuration repository in memory ----
+// ---- the configuration repository: keptn-core's, in memory ----
 
-/// `local.yaml` per service; records the commits asked for.
-#[derive(Default)]
-struct Repo {
-    files: Mutex<BTreeMap<String, String>>,
-    commits: Mutex<Vec<Option<String>>>,
+/// A repository holding `local.yaml` of `scope`.
+async fn repo_with_spec(scope: &Scope, text: &str) -> Arc<MemoryConfigRepo> {
+    let repo = Arc::new(MemoryConfigRepo::new());
+    set_spec(&repo, scope, text).await;
+    repo
 }
 
-impl Repo {
-    fn with_spec(scope: &Scope, text: &str) -> Arc<Self> {
-        let repo = Self::default();
-        repo.set_spec(scope, text);
-        Arc::new(repo)
-    }
-
-    fn set_spec(&self, scope: &Scope, text: &str) {
-        self.files.lock().expect("not poisoned").insert(
-            key(&scope.project, &scope.stage, &scope.service, "local.yaml"),
-            text.to_owned(),
-        );
-    }
-}
-
-fn key(project: &str, stage: &str, service: &str, path: &str) -> String {
-    format!("{project}/{stage}/{service}/{path}")
-}
-
-#[async_trait]
-impl ConfigRepo for Repo {
-    async fn read(
-        &self,
-        project: &str,
-        stage: Option<&str>,
-        service: Option<&str>,
-        path: &str,
-        commit: Option<&str>,
-    ) -> Result<Vec<u8>, AdapterError> {
-        self.commits
-            .lock()
-            .expect("not poisoned")
-            .push(commit.map(str::to_owned));
-        let key = key(project, stage.unwrap_or(""), service.unwrap_or(""), path);
-        self.files
-            .lock()
-            .expect("not poisoned")
-            .get(&key)
-            .map(|text| text.as_bytes().to_vec())
-            .ok_or_else(|| {
-                AdapterError::new(AdapterErrorKind::NotFound, format!("no file '{key}'"))
-            })
-    }
-
-    async fn write(
-        &self,
-        _project: &str,
-        _stage: Option<&str>,
-        _service: Option<&str>,
-        _path: &str,
-        _content: &[u8],
-    ) -> Result<String, AdapterError> {
-        Err(AdapterError::new(AdapterErrorKind::Invalid, "read-only"))
-    }
-
-    async fn latest_commit(&self, _project: &str, _stage: &str) -> Result<String, AdapterError> {
-        Ok("latest".to_owned())
-    }
+/// Writes `local.yaml` of `scope`; returns the commit.
+async fn set_spec(repo: &MemoryConfigRepo, scope: &Scope, text: &str) -> String {
+    repo.write(
+        &scope.project,
+        Some(&scope.stage),
+        Some(&scope.service),
+        "local.yaml",
+        text.as_bytes(),
+    )
+    .await
+    .expect("writes")
 }
 
 // ---- helpers ----
@@ -203,7 +156,8 @@ fn request(scope: &Scope, image: &str, strategy: DeploymentStrategy) -> Deployme
         scope: scope.clone(),
         strategy,
         values: BTreeMap::from([("image".to_owned(), serde_json::Value::from(image))]),
-        git_commit_id: Some("abc123".into()),
+        // The stage's latest commit.
+        git_commit_id: None,
     }
 }
 
@@ -279,25 +233,36 @@ async fn direct_deployment_replaces_the_running_version() {
     let state = tempfile::tempdir().expect("a temporary directory");
     let platform = platform(state.path(), &python).await;
     let carts = scope("carts");
-    let repo = Repo::with_spec(&carts, &site.spec(2));
+    let repo = Arc::new(MemoryConfigRepo::new());
+    let spec_commit = set_spec(&repo, &carts, &site.spec(2)).await;
     let deployer = LocalDeployer::new(platform.clone(), repo.clone());
     let client = http_client();
 
-    let deployed = deployer
-        .deploy(&request(
-            &carts,
-            "docker.io/keptnexamples/carts:1.0",
-            DeploymentStrategy::Direct,
-        ))
-        .await
-        .expect("version 1.0 deploys");
+    let mut first = request(
+        &carts,
+        "docker.io/keptnexamples/carts:1.0",
+        DeploymentStrategy::Direct,
+    );
+    first.git_commit_id = Some(spec_commit);
+    let deployed = deployer.deploy(&first).await.expect("version 1.0 deploys");
     assert_eq!(deployed.deployment_names, ["direct"]);
     assert_eq!(deployed.uris_local, deployed.uris_public);
     let url = deployed.uris_local[0].clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    assert_eq!(
-        repo.commits.lock().expect("not poisoned").as_slice(),
-        [Some("abc123".to_owned())]
+    // local.yaml is read at the request's commit: at one the repository does not have, there
+    // is none.
+    let mut elsewhere = first.clone();
+    elsewhere.git_commit_id = Some("0123456789abcdef0123456789abcdef01234567".to_owned());
+    let error = deployer
+        .deploy(&elsewhere)
+        .await
+        .expect_err("no such commit");
+    assert_eq!(error.kind, AdapterErrorKind::NotFound);
+    assert!(
+        error
+            .message
+            .contains("cannot read local.yaml of service 'carts'"),
+        "{error}"
     );
 
     let status = platform.status(&carts).await.expect("deployed");
@@ -373,7 +338,12 @@ async fn direct_deployment_replaces_the_running_version() {
             .contains("cannot read local.yaml of service 'orders'"),
         "{error}"
     );
-    repo.set_spec(&carts, "command: no-such-command-xyz\nargs: ['{port}']\n");
+    set_spec(
+        &repo,
+        &carts,
+        "command: no-such-command-xyz\nargs: ['{port}']\n",
+    )
+    .await;
     let error = deployer
         .deploy(&request(&carts, "carts:3.0", DeploymentStrategy::Direct))
         .await
@@ -407,7 +377,10 @@ async fn blue_green_deploy_weight_release_and_rollback() {
     let state = tempfile::tempdir().expect("a temporary directory");
     let platform = platform(state.path(), &python).await;
     let carts = scope("carts");
-    let deployer = LocalDeployer::new(platform.clone(), Repo::with_spec(&carts, &site.spec(1)));
+    let deployer = LocalDeployer::new(
+        platform.clone(),
+        repo_with_spec(&carts, &site.spec(1)).await,
+    );
     let client = http_client();
     let blue_green = DeploymentStrategy::BlueGreen;
 

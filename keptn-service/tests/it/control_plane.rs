@@ -266,7 +266,7 @@ async fn a_task_nobody_answers_times_out_on_the_control_planes_clock() {
     control_plane.tick().await.expect("ticks");
     let finished = wait_for(&mut events, delivery_finished("dev")).await;
     assert_eq!(finished.data.result, Some(TaskResult::Fail));
-    let message = finished.data.message.unwrap_or_default();
+    let message = finished.data.message.clone().unwrap_or_default();
     assert!(message.contains("deployment"), "{message}");
     assert_eq!(
         finished.time.as_deref(),

@@ -45,7 +45,7 @@ async fn run(
     tasks: &[(&str, &str)],
     integrations: Vec<Arc<dyn Integration>>,
     files: &[(&str, &str)],
-) -> (KeptnEvent, Vec<KeptnEvent>, ControlPlane) {
+) -> (Arc<KeptnEvent>, Vec<KeptnEvent>, ControlPlane) {
     let (builder, _, config_repo) = builder();
     let control_plane = builder
         .integrations(integrations)
