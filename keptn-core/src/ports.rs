@@ -343,7 +343,8 @@ pub trait Acknowledge: Send + Sync {
 pub trait BusSubscription: Send {
     /// The next event, `None` once the bus is closed. An `Err` is one failed receive (a lost
     /// connection, events dropped because the subscriber fell behind); later calls may
-    /// succeed.
+    /// succeed. Cancel-safe: a call dropped before it returns loses no event (the control
+    /// plane waits for the next event and its handlers at once).
     async fn next(&mut self) -> Result<Option<Delivery>, AdapterError>;
 }
 

@@ -3,6 +3,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use keptn_core::event::{EventType, KeptnEvent};
 use keptn_core::orchestrator::{Config as OrchestratorConfig, Control, Input, Orchestrator, State};
 use keptn_core::ports::{ConfigRepo, EventBus, EventFilter, Store};
@@ -224,26 +227,21 @@ impl Builder {
 }
 
 /// Runs one integration: every event of its subscription that its registration matches is
-/// handled in a task of its own.
+/// handled concurrently with the others, inside this task (no task per event: a handler
+/// that waits, for a commit or a tool, costs nothing, and one that answers at once does not
+/// pay for a hop to another thread). A handler that panics is logged and dropped; the
+/// integration goes on.
 async fn dispatch(
     integration: Arc<dyn Integration>,
     mut subscription: Box<dyn keptn_core::ports::BusSubscription>,
     context: Context,
 ) {
     let name = integration.registration().name.clone();
-    let mut handling = tokio::task::JoinSet::new();
+    let mut handling = FuturesUnordered::new();
     loop {
         let delivery = tokio::select! {
             delivery = subscription.next() => delivery,
-            // Finished handlers are collected as they end, so the set stays small.
-            Some(joined) = handling.join_next(), if !handling.is_empty() => {
-                if let Err(err) = joined
-                    && err.is_panic()
-                {
-                    tracing::error!("integration {name} panicked while handling an event");
-                }
-                continue;
-            }
+            Some(()) = handling.next(), if !handling.is_empty() => continue,
         };
         let delivery = match delivery {
             Ok(Some(delivery)) => delivery,
@@ -259,26 +257,44 @@ async fn dispatch(
             }
             continue;
         }
-        let integration = Arc::clone(&integration);
-        let context = context.clone();
-        let name = name.clone();
-        handling.spawn(async move {
-            if let Err(err) = integration.handle(&delivery.event, &context).await {
-                tracing::warn!(
-                    "integration {name}: cannot answer {} {}: {err}",
-                    delivery.event.event_type,
-                    delivery.event.id
-                );
-                // Not acknowledged: the bus may deliver it again.
-                return;
-            }
+        handling.push(handle_one(
+            Arc::clone(&integration),
+            delivery,
+            context.clone(),
+        ));
+    }
+    // The bus closed: let the handlers in flight finish.
+    while handling.next().await.is_some() {}
+}
+
+/// Handles one delivered event and acknowledges it once its answers are taken in.
+async fn handle_one(
+    integration: Arc<dyn Integration>,
+    delivery: keptn_core::ports::Delivery,
+    context: Context,
+) {
+    let name = &integration.registration().name;
+    let handled = std::panic::AssertUnwindSafe(integration.handle(&delivery.event, &context))
+        .catch_unwind()
+        .await;
+    match handled {
+        Ok(Ok(())) => {
             if let Err(err) = delivery.ack().await {
                 tracing::warn!("integration {name}: cannot acknowledge an event: {err}");
             }
-        });
+        }
+        // Not acknowledged: the bus may deliver it again.
+        Ok(Err(err)) => tracing::warn!(
+            "integration {name}: cannot answer {} {}: {err}",
+            delivery.event.event_type,
+            delivery.event.id
+        ),
+        Err(_) => tracing::error!(
+            "integration {name} panicked while handling {} {}",
+            delivery.event.event_type,
+            delivery.event.id
+        ),
     }
-    // The bus closed: let the handlers in flight finish.
-    while handling.join_next().await.is_some() {}
 }
 
 struct Tasks {

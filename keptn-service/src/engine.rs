@@ -208,9 +208,12 @@ pub(crate) fn start(
 /// Puts committed events out (own subscribers first, then the bus) and counts them as
 /// emitted. Returns whether the bus took them.
 pub(crate) async fn publish(outlets: &Outlets, events: &[KeptnEvent]) -> bool {
-    for event in events {
-        // No subscriber is not an error: the events are in the history either way.
-        let _ = outlets.local.send(Arc::new(event.clone()));
+    // No subscriber is not an error: the events are in the history either way (and without
+    // one, nothing is copied).
+    if outlets.local.receiver_count() > 0 {
+        for event in events {
+            let _ = outlets.local.send(Arc::new(event.clone()));
+        }
     }
     match outlets.bus.publish(events).await {
         Ok(()) => true,
