@@ -221,7 +221,11 @@ impl Builder {
                     .collect(),
             }),
         };
-        control_plane.recover().await?;
+        if let Err(err) = control_plane.recover().await {
+            // Nothing half-started is left running.
+            let _ = control_plane.shutdown().await;
+            return Err(err.into());
+        }
         Ok(control_plane)
     }
 }
@@ -315,7 +319,8 @@ struct Inner {
     integrations: Vec<String>,
 }
 
-/// A running control plane; cheap to clone (clones share it).
+/// A running control plane; cheap to clone (clones share it). It runs until
+/// [`ControlPlane::shutdown`] (or a failed commit): dropping the handles does not stop it.
 #[derive(Clone)]
 pub struct ControlPlane {
     inner: Arc<Inner>,

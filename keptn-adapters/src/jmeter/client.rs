@@ -1006,8 +1006,8 @@ impl TestRunner for JMeterRunner {
         !strategy.eq_ignore_ascii_case(REAL_USER)
     }
 
-    /// Runs the test; `real-user` is an [`AdapterErrorKind::Invalid`] error (callers ask
-    /// [`TestRunner::handles`] first).
+    /// Runs the test; `real-user` is an [`keptn_core::ports::AdapterErrorKind::Invalid`]
+    /// error (callers ask [`TestRunner::handles`] first).
     async fn run(&self, request: &TestRequest) -> Result<TestReport, AdapterError> {
         let outcome = self
             .jmeter
